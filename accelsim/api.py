@@ -1,0 +1,327 @@
+"""Python entry points: load specs, build traces, time them, compare with the baseline, write reports.
+
+Everything the CLI does is available here, without printing::
+
+    from accelsim import api
+    result = api.run("workloads/mlp-digits.yaml", "hwconfigs/int4-32x32.yaml")
+    result.summary["speedup"]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from accelsim.errors import InputError
+from accelsim.hw.machine import Machine
+from accelsim.numerics.policy import PrecisionPolicy
+from accelsim.nn.datasets import load_dataset
+from accelsim.report.files import ReportFolderError, check_replaceable
+from accelsim.report.summary import build_summary
+from accelsim.report.writers import write_run_report
+from accelsim.sim.closed_form import time_step
+from accelsim.sim.result import StepResult
+from accelsim.spec import load as spec_load
+from accelsim.spec.models import HardwareSpec, WorkloadSpec, suggest
+from accelsim.trace import Trace
+from accelsim.workload.builder import build_step
+from accelsim.workload.graph import Network
+from accelsim.spec.yamlio import load_yaml_file
+from accelsim.workload.model import build_network, resolve_path
+from accelsim.workload.topology import read_topology
+
+#: Workload top-level keys and hardware top-level keys, for routing ``--set`` without a prefix.
+_WORKLOAD_KEYS = set(WorkloadSpec.model_fields)
+_HARDWARE_KEYS = set(HardwareSpec.model_fields)
+_PREFIXES = {"workload": "workload", "hw": "hardware", "hardware": "hardware", "baseline_hw": "baseline_hw"}
+
+Progress = Callable[[str], None]
+
+
+# ------------------------------------------------------------------------------------------------
+# loading
+
+
+def split_sets(sets: Sequence[str]) -> dict[str, list[str]]:
+    """Route ``--set PATH=VALUE`` items to the workload, the hardware or the baseline hardware.
+
+    ``workload.``, ``hw.`` (or ``hardware.``) and ``baseline_hw.`` prefixes are explicit; without a
+    prefix the first key decides (``array.rows`` is hardware, ``training.epochs`` workload).
+    """
+    routed: dict[str, list[str]] = {"workload": [], "hardware": [], "baseline_hw": []}
+    for item in sets:
+        path, eq, value = item.partition("=")
+        if not eq:
+            raise InputError.single("--set", item, "expected PATH=VALUE, e.g. array.rows=64")
+        head, _, rest = path.strip().partition(".")
+        if head in _PREFIXES and rest:
+            routed[_PREFIXES[head]].append(f"{rest}={value}")
+            continue
+        in_w, in_h = head in _WORKLOAD_KEYS, head in _HARDWARE_KEYS
+        if in_w and in_h:
+            raise InputError.single(
+                "--set", item, f"{head!r} is a field of both the workload and the hardware; "
+                f"write workload.{item} or hw.{item}",
+            )
+        if not in_w and not in_h:
+            keys = sorted(_WORKLOAD_KEYS | _HARDWARE_KEYS)
+            raise InputError.single(
+                "--set", item, f"unknown field {head!r}{suggest(head, keys)} (workload fields: "
+                f"{', '.join(sorted(_WORKLOAD_KEYS))}; hardware fields: {', '.join(sorted(_HARDWARE_KEYS))})",
+            )
+        routed["workload" if in_w else "hardware"].append(item)
+    return routed
+
+
+def load_workload(path: str | Path, sets: Sequence[str] = ()) -> WorkloadSpec:
+    """Load a workload YAML, or a SCALE-Sim topology CSV as an inference workload."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        data = {
+            "version": 1, "name": _safe_name(path.stem), "phases": "inference",
+            "model": {"topology": str(path.resolve())},
+        }
+        if sets:
+            data = spec_load.apply_sets(data, list(sets), str(path))
+        return spec_load.validate_data("workload", data, str(path))  # type: ignore[return-value]
+    return spec_load.load_workload(path, list(sets))
+
+
+def load_hardware(path: str | Path, sets: Sequence[str] = ()) -> HardwareSpec:
+    return spec_load.load_hardware(Path(path), list(sets))
+
+
+def _safe_name(stem: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "._+-" else "-" for c in stem).strip("-.") or "topology"
+    return cleaned[:100]
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Everything one comparison needs, loaded and validated."""
+
+    workload: WorkloadSpec
+    workload_file: str
+    hardware: HardwareSpec
+    hardware_file: str
+    baseline_hardware: HardwareSpec
+    baseline_hardware_file: str
+    baseline_source: str
+    policy: PrecisionPolicy
+    baseline_policy: PrecisionPolicy
+    network: Network
+    sets: tuple[str, ...] = ()
+
+    @property
+    def machine(self) -> Machine:
+        return Machine(self.hardware, self.hardware_file)
+
+    @property
+    def baseline_machine(self) -> Machine:
+        return Machine(self.baseline_hardware, self.baseline_hardware_file)
+
+
+def prepare(
+    workload_path: str | Path,
+    hardware_path: str | Path,
+    *,
+    baseline_hw: str | Path | None = None,
+    sets: Sequence[str] = (),
+) -> Setup:
+    """Load and validate the workload, both machines and both policies; build the network."""
+    routed = split_sets(sets)
+    wpath, hpath = Path(workload_path), Path(hardware_path)
+    workload = load_workload(wpath, routed["workload"])
+    hardware = load_hardware(hpath, routed["hardware"])
+    if baseline_hw is not None:
+        bpath = Path(baseline_hw)
+        baseline = load_hardware(bpath, routed["baseline_hw"])
+        source = f"{bpath} (--baseline-hw)"
+        bfile = str(bpath)
+    elif hardware.baseline:
+        bpath = resolve_path(hpath.parent, hardware.baseline)
+        baseline = load_hardware(bpath, routed["baseline_hw"])
+        source = f"{bpath} (the 'baseline:' of {hpath})"
+        bfile = str(bpath)
+    else:
+        if routed["baseline_hw"]:
+            raise InputError.single("--set", routed["baseline_hw"][0], "baseline_hw.* needs a baseline hardware file")
+        baseline, bfile = hardware, str(hpath)
+        source = f"the same machine ({hardware.name}) in its 16-bit mode"
+    wfile = str(wpath)
+    policy = spec_load.resolved_policy(workload.precision, wfile, "precision")
+    baseline_policy = spec_load.resolved_policy(workload.baseline, wfile, "baseline")
+    network = build_network(workload, wfile, wpath.parent)
+    return Setup(
+        workload=workload, workload_file=wfile, hardware=hardware, hardware_file=str(hpath),
+        baseline_hardware=baseline, baseline_hardware_file=bfile, baseline_source=source,
+        policy=policy, baseline_policy=baseline_policy, network=network, sets=tuple(sets),
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# steps and traces
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """How many steps a run takes and at which batch sizes (a last partial batch is its own step)."""
+
+    batches: tuple[tuple[int, int], ...]  # (batch size, number of steps)
+    samples: int | None = None
+
+    @property
+    def steps(self) -> int:
+        return sum(n for _, n in self.batches)
+
+
+def step_plan(spec: WorkloadSpec, network: Network, n_train: int | None = None, n_test: int | None = None) -> StepPlan:
+    """Steps of the run: epochs over the training set, the test set for inference, else ``steps``."""
+    batch = network.batch_size
+    if spec.data.dataset is None or n_train is None:
+        return StepPlan(((batch, spec.training.steps or 1),))
+    if spec.phases == "training":
+        samples, epochs = n_train, spec.training.epochs or 1
+    else:
+        samples, epochs = n_test or 0, 1
+    full, rest = divmod(samples, batch)
+    batches = [(batch, full * epochs)] if full else []
+    if rest:
+        batches.append((rest, epochs))
+    return StepPlan(tuple(batches), samples)
+
+
+def build_traces(network: Network, phases: str, plan: StepPlan, policy: PrecisionPolicy) -> list[Trace]:
+    """One trace per distinct batch size of the plan, each carrying its step count."""
+    traces = []
+    for batch, steps in plan.batches:
+        net = dataclasses.replace(network, batch_size=batch)
+        traces.append(build_step(net, policy, phases=phases, steps=steps))
+    return traces
+
+
+def dataset_sizes(spec: WorkloadSpec, network: Network, file: str) -> tuple[int | None, int | None]:
+    """Training and test set sizes of a workload with data (``(None, None)`` for analytic ones)."""
+    if spec.data.dataset is None:
+        return None, None
+    ds = load_dataset(spec.data, network.input_shape, Path(file).parent, file)
+    return ds.n_train, ds.n_test
+
+
+def trace_workload(path: str | Path, *, sets: Sequence[str] = (), baseline: bool = False) -> Trace:
+    """The trace of one full-batch step of a workload (policy or baseline precision), with the
+    run's step count."""
+    routed = split_sets(sets)
+    if routed["hardware"] or routed["baseline_hw"]:
+        item = (routed["hardware"] + routed["baseline_hw"])[0]
+        raise InputError.single("--set", item, "a trace has no hardware; set workload fields only")
+    file = str(path)
+    spec = load_workload(path, routed["workload"])
+    role = "baseline" if baseline else "precision"
+    policy = spec_load.resolved_policy(getattr(spec, role), file, role)
+    network = build_network(spec, file, Path(path).parent)
+    plan = step_plan(spec, network, *dataset_sizes(spec, network, file))
+    return build_traces(network, spec.phases, plan, policy)[0]
+
+
+def validate_file(path: Path) -> str:
+    """Validate one file of any kind, as deeply as it can be checked alone; return its kind."""
+    if path.suffix.lower() == ".csv":
+        read_topology(path)
+        return "SCALE-Sim topology"
+    data = load_yaml_file(path)
+    kind = spec_load.detect_kind(data, str(path))
+    spec = spec_load.validate_data(kind, data, str(path))
+    if isinstance(spec, WorkloadSpec):
+        for role in ("precision", "baseline"):
+            spec_load.resolved_policy(getattr(spec, role), str(path), role)
+        build_network(spec, str(path), path.parent)
+    elif isinstance(spec, HardwareSpec) and spec.baseline:
+        load_hardware(resolve_path(path.parent, spec.baseline))
+    return kind
+
+
+# ------------------------------------------------------------------------------------------------
+# timing and comparison
+
+
+@dataclass(frozen=True)
+class RunTiming:
+    """One precision on one machine: the main step's timing and the totals over the run."""
+
+    label: str
+    precision: str
+    machine: Machine
+    trace: Trace
+    step: StepResult
+    steps: int
+    cycles: int
+
+    @property
+    def time_s(self) -> float:
+        return self.cycles / self.machine.clock_hz
+
+
+def time_run(label: str, setup: Setup, plan: StepPlan, policy: PrecisionPolicy, machine: Machine) -> RunTiming:
+    traces = build_traces(setup.network, setup.workload.phases, plan, policy)
+    results = [time_step(t, machine) for t in traces]
+    cycles = sum(r.cycles * t.steps for r, t in zip(results, traces))
+    return RunTiming(label, policy.name, machine, traces[0], results[0], plan.steps, cycles)
+
+
+@dataclass
+class RunResult:
+    """The outcome of :func:`run`: the summary (``summary.json``), both timings, the report folder."""
+
+    summary: dict
+    policy: RunTiming
+    baseline: RunTiming
+    setup: Setup
+    out_dir: Path | None = None
+    files: list[str] = field(default_factory=list)
+
+
+def default_out_dir(setup: Setup, reports_dir: Path = Path("reports")) -> Path:
+    return reports_dir / f"{setup.workload.name}-{setup.hardware.name}"
+
+
+def run(
+    workload_path: str | Path,
+    hardware_path: str | Path,
+    *,
+    out: str | Path | None = None,
+    baseline_hw: str | Path | None = None,
+    sets: Sequence[str] = (),
+    reports_dir: str | Path = "reports",
+    write: bool = True,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Simulate the workload in its 4-bit policy and its baseline precision and compare them.
+
+    Nothing is written until every input has been validated and every number computed; the report
+    folder then appears in one rename.
+    """
+    note = progress or (lambda _msg: None)
+    setup = prepare(workload_path, hardware_path, baseline_hw=baseline_hw, sets=sets)
+    out_dir = Path(out) if out is not None else default_out_dir(setup, Path(reports_dir))
+    if write:
+        try:
+            check_replaceable(out_dir)
+        except ReportFolderError as exc:
+            raise InputError.single(str(out_dir), "--out", str(exc)) from None
+    note("sizing the data")
+    plan = step_plan(setup.workload, setup.network, *dataset_sizes(setup.workload, setup.network, setup.workload_file))
+    note(f"timing {setup.policy.name} on {setup.hardware.name}")
+    policy_run = time_run("policy", setup, plan, setup.policy, setup.machine)
+    note(f"timing {setup.baseline_policy.name} on {setup.baseline_hardware.name}")
+    baseline_run = time_run("baseline", setup, plan, setup.baseline_policy, setup.baseline_machine)
+
+    summary = build_summary(setup, policy_run, baseline_run)
+    result = RunResult(summary=summary, policy=policy_run, baseline=baseline_run, setup=setup)
+    if write:
+        note(f"writing {out_dir}")
+        result.files = write_run_report(out_dir, result)
+        result.out_dir = out_dir
+    return result

@@ -1,0 +1,236 @@
+"""Precision policies: which number format each tensor role uses, as named presets.
+
+A policy names a format for every role a tensor plays in one training step:
+
+===================== ==================================================================
+role                  meaning
+===================== ==================================================================
+``input_data``        the network input as it enters the first layer
+``fwd_weight``        weights as the forward GEMM reads them (rescaled every step)
+``fwd_activation``    activations as the forward GEMM reads them (rescaled every step)
+``grad_bwd_data``     the incoming gradient as the activation-gradient GEMM reads it
+``grad_bwd_weight``   the incoming gradient as the weight-gradient GEMM reads it
+``output``            GEMM results as stored (vector ops run in this format)
+``accumulator``       partial sums inside the array
+``master_weight``     the copy of the weights the optimizer updates
+===================== ==================================================================
+
+plus layer overrides (``first_layer``, ``last_layer``, ``pointwise_conv``: the name of a
+higher-precision preset whose formats that layer uses instead) and the recipe's options
+(rescaling methods, Two-Phase Rounding, GradScale, rounding, accumulation emulation).
+
+Presets: ``fp32``, ``fp16`` (the 16-bit baseline), ``hfp8``, ``int4`` (the paper's recipe) and the
+ablations ``int4-no-tpr``, ``int4-no-gradscale``, ``int4-linear-grad``. A workload's
+``precision:`` is a preset name or a mapping ``{preset: NAME, field: value, ...}`` that overrides
+fields one by one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from accelsim.numerics.formats import FORMAT_NAMES, FORMATS
+
+#: Presets that may stand in for a layer override (the higher-precision ones).
+OVERRIDE_PRESETS = ("fp32", "fp16", "hfp8")
+
+
+class GradScaleOptions(BaseModel):
+    """Per-layer power-of-two gradient scaling kept across steps (the paper's GradScale)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(True, description="keep a per-layer gradient scale across steps")
+    step_log2: int = Field(
+        2, ge=1, le=8,
+        description="how far one adjustment moves the scale, in powers of two (2 = one radix-4 bin)",
+    )
+    underflow_bins: int = Field(
+        1, ge=1, le=6,
+        description="lower the scale when max|g| stays this many bins below the top bin",
+    )
+
+
+class PrecisionPolicy(BaseModel):
+    """A named set of per-role number formats and the options of the 4-bit recipe."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="preset this policy started from (plus overrides)")
+    input_data: str = Field(description="format of the network input")
+    fwd_weight: str = Field(description="format of weights read by the forward GEMM")
+    fwd_activation: str = Field(description="format of activations read by the forward GEMM")
+    grad_bwd_data: str = Field(description="format of the gradient read by the activation-gradient GEMM")
+    grad_bwd_weight: str = Field(description="format of the gradient read by the weight-gradient GEMM")
+    output: str = Field("fp16", description="format GEMM outputs are stored in")
+    accumulator: str = Field("fp32", description="format of partial sums in the array")
+    master_weight: str = Field("fp32", description="format of the master weights and the update")
+    first_layer: str | None = Field(None, description="preset whose formats the first GEMM layer uses")
+    last_layer: str | None = Field(None, description="preset whose formats the last GEMM layer uses")
+    pointwise_conv: str | None = Field(None, description="preset whose formats 1x1 convolutions use")
+    weight_rescale: Literal["sawb", "max"] = Field("sawb", description="per-step weight scaling")
+    activation_rescale: Literal["pact", "max"] = Field("pact", description="per-step activation scaling")
+    pact_alpha_init: float = Field(8.0, gt=0, le=1e6, description="initial PACT clip value")
+    tpr: bool = Field(False, description="Two-Phase Rounding of 4-bit gradients (two copies)")
+    tpr_weight_phase: Literal[0, 1] = Field(
+        0, description="which TPR phase feeds the weight-gradient GEMM (the other feeds bwd_data)"
+    )
+    gradscale: GradScaleOptions = Field(
+        default_factory=lambda: GradScaleOptions(enabled=False),
+        description="per-layer gradient scaling",
+    )
+    grad_rounding: Literal["nearest", "stochastic"] = Field("nearest", description="gradient rounding")
+    underflow: Literal["flush", "stochastic"] = Field(
+        "flush", description="fp4r4 values below half the smallest bin: flush to zero or stochastic"
+    )
+    accumulation: Literal["fp32", "fp16-chunked"] = Field(
+        "fp32", description="accumulation emulated in the numerics"
+    )
+    accumulation_chunk: int = Field(64, ge=1, le=1 << 20, description="chunk length for fp16-chunked")
+
+    @field_validator(
+        "input_data", "fwd_weight", "fwd_activation", "grad_bwd_data", "grad_bwd_weight",
+        "output", "accumulator", "master_weight",
+    )
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value not in FORMATS:
+            raise ValueError(f"unknown format {value!r}; allowed: {', '.join(FORMAT_NAMES)}")
+        return value
+
+    @field_validator("first_layer", "last_layer", "pointwise_conv")
+    @classmethod
+    def _known_override(cls, value: str | None) -> str | None:
+        if value is not None and value not in OVERRIDE_PRESETS:
+            raise ValueError(
+                f"unknown override {value!r}; allowed: {', '.join(OVERRIDE_PRESETS)} or null"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "PrecisionPolicy":
+        for role in ("output", "accumulator", "master_weight"):
+            if FORMATS[getattr(self, role)].bits < 16:
+                raise ValueError(f"{role} must be at least 16 bits wide, got {getattr(self, role)!r}")
+        if self.tpr and self.grad_bwd_data != "fp4r4":
+            raise ValueError("tpr (Two-Phase Rounding) needs grad_bwd_data: fp4r4")
+        return self
+
+    @property
+    def is_4bit(self) -> bool:
+        return any(
+            FORMATS[f].bits == 4
+            for f in (self.fwd_weight, self.fwd_activation, self.grad_bwd_data, self.grad_bwd_weight)
+        )
+
+
+def _preset(name: str, **fields) -> PrecisionPolicy:
+    return PrecisionPolicy(name=name, **fields)
+
+
+_FLOAT16 = dict(
+    input_data="fp16", fwd_weight="fp16", fwd_activation="fp16", grad_bwd_data="fp16",
+    grad_bwd_weight="fp16",
+)
+_INT4 = dict(
+    input_data="int4", fwd_weight="int4", fwd_activation="uint4", grad_bwd_data="fp4r4",
+    grad_bwd_weight="fp4r4", first_layer="fp16", last_layer="fp16", tpr=True,
+    gradscale=GradScaleOptions(enabled=True),
+)
+
+PRESETS: dict[str, PrecisionPolicy] = {
+    p.name: p
+    for p in (
+        _preset(
+            "fp32", input_data="fp32", fwd_weight="fp32", fwd_activation="fp32",
+            grad_bwd_data="fp32", grad_bwd_weight="fp32", output="fp32",
+        ),
+        _preset("fp16", **_FLOAT16),
+        _preset(
+            "hfp8", input_data="fp16", fwd_weight="fp8e4m3", fwd_activation="fp8e4m3",
+            grad_bwd_data="fp8e5m2", grad_bwd_weight="fp8e5m2", first_layer="fp16", last_layer="fp16",
+        ),
+        _preset("int4", **_INT4),
+        _preset("int4-no-tpr", **{**_INT4, "tpr": False}),
+        _preset("int4-no-gradscale", **{**_INT4, "gradscale": GradScaleOptions(enabled=False)}),
+        _preset(
+            "int4-linear-grad",
+            **{**_INT4, "grad_bwd_data": "int4", "grad_bwd_weight": "int4", "tpr": False,
+               "gradscale": GradScaleOptions(enabled=False)},
+        ),
+    )
+}
+PRESET_NAMES: tuple[str, ...] = tuple(PRESETS)
+
+
+def resolve_policy(value: str | dict) -> PrecisionPolicy:
+    """Turn a ``precision:`` value (preset name or override mapping) into a full policy.
+
+    Raises ``KeyError`` for an unknown preset and ``pydantic.ValidationError`` for bad fields.
+    """
+    if isinstance(value, PrecisionPolicy):
+        return value
+    if isinstance(value, str):
+        return PRESETS[value]
+    fields = dict(value)
+    base = PRESETS[fields.pop("preset")]
+    merged = base.model_dump()
+    merged.update(fields)
+    if fields:
+        merged["name"] = fields.get("name", base.name + "+custom")
+    return PrecisionPolicy.model_validate(merged)
+
+
+@dataclass(frozen=True)
+class LayerFormats:
+    """The formats one GEMM layer uses in each role, after overrides."""
+
+    weight: str
+    activation: str
+    grad_bwd_data: str
+    grad_bwd_weight: str
+    output: str
+    accumulator: str
+    tpr: bool
+    override: str | None = None
+
+
+def layer_formats(
+    policy: PrecisionPolicy,
+    *,
+    is_first: bool,
+    is_last: bool,
+    is_pointwise: bool = False,
+    input_signed: bool = False,
+) -> LayerFormats:
+    """Formats for one GEMM layer.
+
+    Overrides apply in the order first/last layer, then 1×1 convolution. ``input_signed`` says that
+    the layer's input can be negative (not behind a ReLU), in which case an unsigned activation
+    format is replaced by its signed counterpart (``uint4`` → ``int4``); the first layer reads the
+    network input in ``input_data``.
+    """
+    override = None
+    if is_first and policy.first_layer:
+        override = policy.first_layer
+    elif is_last and policy.last_layer:
+        override = policy.last_layer
+    elif is_pointwise and policy.pointwise_conv:
+        override = policy.pointwise_conv
+    src = PRESETS[override] if override else policy
+    activation = src.input_data if is_first else src.fwd_activation
+    if input_signed and activation == "uint4":
+        activation = "int4"
+    return LayerFormats(
+        weight=src.fwd_weight,
+        activation=activation,
+        grad_bwd_data=src.grad_bwd_data,
+        grad_bwd_weight=src.grad_bwd_weight,
+        output=policy.output,
+        accumulator=policy.accumulator,
+        tpr=src.tpr,
+        override=override,
+    )

@@ -1,0 +1,49 @@
+"""The comparison table the CLI prints (built here, printed only by ``accelsim.cli``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+
+def _fmt_time(seconds: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
+        if seconds >= scale:
+            return f"{seconds / scale:.4g} {unit}"
+    return f"{seconds:.4g} s"
+
+
+def _fmt_ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3g}x"
+
+
+def comparison_table(summary: dict[str, Any]) -> Table:
+    """One row per metric; the policy and baseline runs side by side with the ratio between them."""
+    policy, base = summary["runs"]["policy"], summary["runs"]["baseline"]
+    table = Table(title=f"{summary['workload']}: {summary['precision']} vs {summary['baseline_precision']}")
+    table.add_column("")
+    table.add_column(f"{policy['precision']} on {policy['hardware']}", justify="right")
+    table.add_column(f"{base['precision']} on {base['hardware']}", justify="right")
+    table.add_column("vs baseline", justify="right")
+
+    def stall(run: dict[str, Any]) -> str:
+        return f"{run['stall_cycles_per_step'] / run['cycles_per_step']:.1%}" if run["cycles_per_step"] else "n/a"
+
+    def energy(run: dict[str, Any]) -> str:
+        return "n/a" if run["energy_pj"] is None else f"{run['energy_pj'] / 1e6:.4g} µJ"
+
+    def accuracy(run: dict[str, Any]) -> str:
+        return "n/a" if run["accuracy"] is None else f"{run['accuracy']:.2%}"
+
+    delta = summary["accuracy_delta"]
+    table.add_row("steps", f"{policy['steps']:,}", f"{base['steps']:,}", "")
+    table.add_row("cycles", f"{policy['cycles']:,}", f"{base['cycles']:,}", "")
+    table.add_row("time", _fmt_time(policy["time_s"]), _fmt_time(base["time_s"]),
+                  f"speedup {_fmt_ratio(summary['speedup'])}")
+    table.add_row("array utilization", f"{policy['utilization']:.1%}", f"{base['utilization']:.1%}", "")
+    table.add_row("memory stall", stall(policy), stall(base), "")
+    table.add_row("energy", energy(policy), energy(base), f"ratio {_fmt_ratio(summary['energy_ratio'])}")
+    table.add_row("accuracy", accuracy(policy), accuracy(base),
+                  "n/a" if delta is None else f"{delta * 100:+.2f} pt")
+    return table

@@ -1,0 +1,96 @@
+"""The ``summary.json`` contract (DESIGN.md, Outputs) and the per-op rows of ``ops.csv``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from accelsim.sim.result import OpResult
+from accelsim.trace import GemmOp, RescaleOp, VectorOp
+
+if TYPE_CHECKING:
+    from accelsim.api import RunTiming, Setup
+
+SUMMARY_VERSION = 1
+ENERGY_COMPONENTS = ("mac", "sram", "dram", "rescale", "vector", "leakage")
+
+OPS_COLUMNS = (
+    "run", "index", "layer", "phase", "kind", "op", "m", "n", "k", "count", "elements",
+    "a_format", "b_format", "out_format", "unit", "mode", "macs", "ideal_cycles",
+    "fill_drain_cycles", "compute_cycles", "stall_cycles", "total_cycles", "start_cycle",
+    "utilization", "dram_read_bits", "dram_write_bits", "energy_pj",
+)
+
+
+def run_entry(run: "RunTiming") -> dict[str, Any]:
+    """One ``RUN`` object of ``summary.json``. Energy, area and accuracy stay ``null`` until a
+    model computes them; nothing is invented."""
+    step = run.step
+    machine = run.machine
+    busy_cycles = sum(r.macs / r.peak_per_cycle for r in step.ops if r.unit == "array")
+    return {
+        "precision": run.precision,
+        "hardware": machine.name,
+        "steps": run.steps,
+        "cycles": run.cycles,
+        "time_s": run.time_s,
+        "energy_pj": None,
+        "energy_breakdown_pj": None,
+        "area_mm2": None,
+        "utilization": busy_cycles / step.cycles if step.cycles else 0.0,
+        "accuracy": None,
+        "cycles_per_step": step.cycles,
+        "ideal_compute_cycles_per_step": step.ideal_cycles,
+        "fill_drain_cycles_per_step": step.fill_drain_cycles,
+        "stall_cycles_per_step": step.stall_cycles,
+        "macs_per_step": step.macs,
+        "dram_bits_per_step": step.dram_bits,
+        "clock_ghz": machine.spec.clock_ghz,
+        "timing_model": step.model,
+    }
+
+
+def build_summary(setup: "Setup", policy: "RunTiming", baseline: "RunTiming") -> dict[str, Any]:
+    runs = {"policy": run_entry(policy), "baseline": run_entry(baseline)}
+    speedup = baseline.time_s / policy.time_s if policy.time_s > 0 else None
+    return {
+        "version": SUMMARY_VERSION,
+        "workload": setup.workload.name,
+        "hardware": setup.hardware.name,
+        "baseline_hardware": setup.baseline_hardware.name,
+        "baseline_hardware_source": setup.baseline_source,
+        "precision": setup.policy.name,
+        "baseline_precision": setup.baseline_policy.name,
+        "phases": setup.workload.phases,
+        "trained": False,
+        "runs": runs,
+        "speedup": speedup,
+        "energy_ratio": None,
+        "accuracy_delta": None,
+    }
+
+
+def op_rows(label: str, results: tuple[OpResult, ...]) -> list[dict[str, Any]]:
+    rows = []
+    for r in results:
+        op = r.op
+        row = {
+            "run": label, "index": r.index, "layer": op.layer, "phase": op.phase, "kind": op.kind,
+            "op": "", "m": "", "n": "", "k": "", "count": "", "elements": "",
+            "a_format": "", "b_format": "", "out_format": "", "unit": r.unit, "mode": r.mode,
+            "macs": r.macs, "ideal_cycles": r.ideal_cycles, "fill_drain_cycles": r.fill_drain_cycles,
+            "compute_cycles": r.compute_cycles, "stall_cycles": r.stall_cycles,
+            "total_cycles": r.total_cycles, "start_cycle": r.start_cycle,
+            "utilization": round(r.utilization, 6), "dram_read_bits": r.dram_read_bits,
+            "dram_write_bits": r.dram_write_bits, "energy_pj": "",
+        }
+        if isinstance(op, GemmOp):
+            row.update(op="matmul", m=op.m, n=op.n, k=op.k, count=op.count, elements=op.elements,
+                       a_format=op.a_format, b_format=op.b_format, out_format=op.out_format)
+        elif isinstance(op, RescaleOp):
+            row.update(op=f"rescale_{op.tensor}", elements=op.elements, count=op.copies,
+                       a_format=op.in_format, out_format=op.out_format)
+        else:
+            assert isinstance(op, VectorOp)
+            row.update(op=op.op, elements=op.elements, a_format=op.format, out_format=op.format)
+        rows.append(row)
+    return rows

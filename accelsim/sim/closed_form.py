@@ -1,0 +1,86 @@
+"""Timing v0: every op in closed form, one after another.
+
+.. note:: This model is replaced by the discrete-event replay (``accelsim.sim`` event engine);
+   it stays as the reference the event model is checked against.
+
+Per op, ``total_cycles = max(compute_cycles, DRAM cycles)``: compute from SCALE-Sim's fold
+formulas (:mod:`accelsim.sim.fold`) for GEMMs and lane throughput for the rescale and vector units;
+DRAM cycles from the op's bits (each operand read once, the result written once, at its own bit
+width) over the DRAM bandwidth. Ops do not overlap.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from accelsim.hw.machine import Machine
+from accelsim.numerics.formats import bits_of
+from accelsim.sim.fold import plan_gemm
+from accelsim.sim.result import OpResult, StepResult
+from accelsim.trace import VECTOR_OPS, GemmOp, Op, RescaleOp, Trace, VectorOp
+
+
+def op_dram_bits(op: Op) -> tuple[int, int]:
+    """Bits read and written by ``op`` if every operand crosses DRAM exactly once."""
+    if isinstance(op, GemmOp):
+        read = op.a_tensor_elements * bits_of(op.a_format) + op.b_tensor_elements * bits_of(op.b_format)
+        return read, op.elements * bits_of(op.out_format)
+    if isinstance(op, RescaleOp):
+        return op.elements * bits_of(op.in_format), op.elements * bits_of(op.out_format) * op.copies
+    reads, writes, _ = VECTOR_OPS[op.op]
+    bits = bits_of(op.format)
+    return op.elements * bits * reads, op.elements * bits * writes
+
+
+def rescale_passes(op: RescaleOp) -> int:
+    """Passes over the tensor: one for the reduction (unless ``none``) and one per output copy."""
+    return op.copies + (0 if op.reduction == "none" else 1)
+
+
+def time_op(op: Op, index: int, machine: Machine) -> OpResult:
+    read_bits, write_bits = op_dram_bits(op)
+    dram_cycles = math.ceil((read_bits + write_bits) / machine.dram_bits_per_cycle)
+    if isinstance(op, GemmOp):
+        mode = machine.mode_for(op.a_format, op.b_format, f"{index} ({op.layer} {op.phase} gemm)")
+        plan = plan_gemm(op.m, op.n, op.k, machine.rows, machine.cols, machine.dataflow, mode.macs_per_pe_per_cycle)
+        compute = plan.cycles * op.count
+        peak = machine.peak_macs_per_cycle(mode)
+        ideal = -(-op.macs // peak)
+        fill_drain = plan.folds * plan.fill_drain_cycles * op.count
+        unit, mode_name, work, capacity = "array", mode.name, op.macs, peak
+    elif isinstance(op, RescaleOp):
+        lanes = machine.spec.rescale.lanes
+        work = op.elements * rescale_passes(op)
+        ideal = -(-work // lanes)
+        fill_drain = machine.spec.rescale.latency_cycles
+        compute = ideal + fill_drain
+        unit, mode_name, capacity = "rescale", "", lanes
+    else:
+        assert isinstance(op, VectorOp)
+        lanes = machine.spec.vector.lanes
+        work = op.elements * VECTOR_OPS[op.op][2]
+        ideal = -(-work // lanes)
+        fill_drain = machine.spec.vector.latency_cycles
+        compute = ideal + fill_drain
+        unit, mode_name, capacity = "vector", "", lanes
+    total = max(compute, dram_cycles)
+    return OpResult(
+        index=index, op=op, unit=unit, mode=mode_name,
+        macs=op.macs if isinstance(op, GemmOp) else 0,
+        ideal_cycles=ideal, fill_drain_cycles=fill_drain, compute_cycles=compute,
+        stall_cycles=total - compute, total_cycles=total,
+        utilization=work / (capacity * total) if total else 0.0, peak_per_cycle=capacity,
+        dram_read_bits=read_bits, dram_write_bits=write_bits,
+    )
+
+
+def time_step(trace: Trace, machine: Machine) -> StepResult:
+    """Time one step of ``trace`` on ``machine``, ops in order with no overlap."""
+    results = []
+    start = 0
+    for index, op in enumerate(trace.ops):
+        r = time_op(op, index, machine)
+        results.append(replace(r, start_cycle=start))
+        start += r.total_cycles
+    return StepResult(machine=machine.name, ops=tuple(results), cycles=start, model="closed-form")

@@ -1,0 +1,418 @@
+"""Pydantic models of the three spec files: hardware, workload and sweep.
+
+Every model forbids unknown keys; every number has a unit in its name and bounds that reject zero,
+negative and absurd values. Field descriptions double as documentation (``accelsim validate``
+names them in errors).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from accelsim.numerics.formats import mode_key, parse_mode
+from accelsim.numerics.policy import PRESET_NAMES
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$"
+MAX_DIM = 1 << 24          # largest tensor dimension accepted (16 M)
+MAX_ARRAY_DIM = 65536      # largest systolic-array side
+
+
+def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    """``"; did you mean 'x'?"`` when a close match exists, else ``""``."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def check_choice(value: str, choices: tuple[str, ...] | list[str], what: str) -> str:
+    if value not in choices:
+        raise ValueError(
+            f"unknown {what} {value!r}{suggest(value, choices)} (allowed: {', '.join(choices)})"
+        )
+    return value
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# hardware
+
+
+def _mode_name(value: str) -> str:
+    parse_mode(value)
+    return value
+
+
+ModeName = Annotated[str, AfterValidator(_mode_name)]
+
+
+class ArraySpec(StrictModel):
+    """The systolic array: shape, dataflow and the operand-format modes each PE supports."""
+
+    rows: int = Field(ge=1, le=MAX_ARRAY_DIM, description="PE rows")
+    cols: int = Field(ge=1, le=MAX_ARRAY_DIM, description="PE columns")
+    dataflow: Literal["os", "ws", "is"] = Field("os", description="output, weight or input stationary")
+    modes: dict[ModeName, int] = Field(
+        description="operand-format pair -> MACs per PE per cycle, e.g. {int4xint4: 4, fp16xfp16: 1}",
+        min_length=1,
+    )
+
+    @field_validator("modes")
+    @classmethod
+    def _modes(cls, modes: dict[str, int]) -> dict[str, int]:
+        seen: dict[frozenset, str] = {}
+        for name, rate in modes.items():
+            a, b = parse_mode(name)
+            if not 1 <= rate <= 1024:
+                raise ValueError(f"mode {name!r}: MACs per PE per cycle must be 1..1024, got {rate}")
+            key = mode_key(a, b)
+            if key in seen:
+                raise ValueError(f"modes {seen[key]!r} and {name!r} name the same multiplier datapaths")
+            seen[key] = name
+        return modes
+
+
+class RescaleSpec(StrictModel):
+    """The rescale unit: per-tensor reductions and requantization of 4-bit tensors."""
+
+    lanes: int = Field(ge=1, le=1 << 20, description="elements per cycle")
+    latency_cycles: int = Field(0, ge=0, le=1 << 20, description="pipeline latency per op")
+
+
+class VectorSpec(StrictModel):
+    """The vector unit: elementwise and reduction ops in fp16/fp32."""
+
+    lanes: int = Field(ge=1, le=1 << 20, description="elements per cycle")
+    latency_cycles: int = Field(0, ge=0, le=1 << 20, description="pipeline latency per op")
+
+
+class SramSpec(StrictModel):
+    """On-chip buffers for the two operands and the outputs (each double-buffered)."""
+
+    ifmap_kib: float = Field(gt=0, le=1 << 20, description="input-operand buffer, KiB")
+    filter_kib: float = Field(gt=0, le=1 << 20, description="weight-operand buffer, KiB")
+    ofmap_kib: float = Field(gt=0, le=1 << 20, description="output buffer, KiB")
+
+
+class DramSpec(StrictModel):
+    """Off-chip memory shared by all transfers."""
+
+    bandwidth_gbps: float = Field(
+        gt=0, le=1e7, description="bandwidth in gigabits per second (traffic is counted in bits)"
+    )
+    latency_ns: float = Field(0.0, ge=0, le=1e6, description="latency of one transfer, ns")
+
+
+class HardwareSpec(StrictModel):
+    """One accelerator (``hw.yaml``)."""
+
+    version: Literal[1] = Field(description="spec format version; must be 1")
+    name: str = Field(pattern=NAME_PATTERN, description="name used in reports and folder names")
+    clock_ghz: float = Field(gt=0, le=100, description="clock frequency, GHz")
+    technology: str = Field(
+        "45nm", pattern=r"^(\d+nm|.+\.ya?ml)$",
+        description="energy/area table: a node name (45nm, 7nm) or a path to a table file",
+    )
+    array: ArraySpec
+    rescale: RescaleSpec
+    vector: VectorSpec
+    sram: SramSpec
+    dram: DramSpec
+    baseline: str | None = Field(
+        None, description="hardware file of the 16-bit machine to compare with (relative to this file)"
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# workload: model
+
+
+class _LayerBase(StrictModel):
+    name: str | None = Field(None, pattern=NAME_PATTERN, description="layer name (default: type + index)")
+
+
+Dim = Annotated[int, Field(ge=1, le=MAX_DIM)]
+
+
+def _as_pair(value: Any) -> Any:
+    """Accept ``3`` for ``[3, 3]``."""
+    return (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+_WinInt = Annotated[int, Field(ge=1, le=4096)]
+_PadInt = Annotated[int, Field(ge=0, le=4096)]
+#: A window size or stride: ``3`` or ``[3, 3]`` (height, width).
+Window = Annotated[tuple[_WinInt, _WinInt], BeforeValidator(_as_pair)]
+#: A padding: ``1`` or ``[1, 1]`` (height, width).
+Pad = Annotated[tuple[_PadInt, _PadInt], BeforeValidator(_as_pair)]
+
+
+class LinearLayerSpec(_LayerBase):
+    type: Literal["linear"]
+    out: Dim
+
+
+class Conv2dLayerSpec(_LayerBase):
+    type: Literal["conv2d"]
+    out: Dim
+    kernel: Window
+    stride: Window = 1
+    padding: Pad = 0
+    groups: Dim = 1
+
+
+class PoolLayerSpec(_LayerBase):
+    type: Literal["maxpool", "avgpool"]
+    kernel: Window
+    stride: Window | None = None
+    padding: Pad = 0
+
+
+class PlainLayerSpec(_LayerBase):
+    type: Literal["relu", "relu6", "gelu", "batchnorm", "layernorm", "flatten"]
+
+
+class GemmLayerSpec(_LayerBase):
+    type: Literal["gemm"]
+    m: Dim
+    n: Dim
+    k: Dim
+
+
+LAYER_SPEC_TYPES = {
+    "linear": LinearLayerSpec, "conv2d": Conv2dLayerSpec, "maxpool": PoolLayerSpec,
+    "avgpool": PoolLayerSpec, "relu": PlainLayerSpec, "relu6": PlainLayerSpec, "gelu": PlainLayerSpec,
+    "batchnorm": PlainLayerSpec, "layernorm": PlainLayerSpec, "flatten": PlainLayerSpec,
+    "gemm": GemmLayerSpec,
+}
+
+
+def _layer_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        kind = value.get("type")
+        if isinstance(kind, str) and kind in LAYER_SPEC_TYPES:
+            return LAYER_SPEC_TYPES[kind].__name__
+    return None
+
+
+class _UnknownLayerType(StrictModel):
+    type: str
+
+    @field_validator("type")
+    @classmethod
+    def _bad(cls, value: str) -> str:
+        check_choice(value, tuple(LAYER_SPEC_TYPES), "layer type")
+        return value
+
+
+def _layer_discriminator(value: Any) -> str:
+    if isinstance(value, BaseModel):  # serializing
+        return type(value).__name__
+    return _layer_tag(value) or "_UnknownLayerType"
+
+
+LayerSpec = Annotated[
+    Union[
+        Annotated[LinearLayerSpec, Tag("LinearLayerSpec")],
+        Annotated[Conv2dLayerSpec, Tag("Conv2dLayerSpec")],
+        Annotated[PoolLayerSpec, Tag("PoolLayerSpec")],
+        Annotated[PlainLayerSpec, Tag("PlainLayerSpec")],
+        Annotated[GemmLayerSpec, Tag("GemmLayerSpec")],
+        Annotated[_UnknownLayerType, Tag("_UnknownLayerType")],
+    ],
+    Discriminator(_layer_discriminator),
+]
+
+
+class LayerListModel(StrictModel):
+    """A model written out as a layer list."""
+
+    input: list[Dim] = Field(min_length=1, max_length=3, description="per-sample input shape")
+    layers: list[LayerSpec] = Field(min_length=1, max_length=10000)
+
+
+class ZooModel(StrictModel):
+    """A model taken from the zoo by name (timed, not trained, unless the zoo says otherwise)."""
+
+    zoo: str = Field(description="zoo entry name")
+    input: list[Dim] | None = Field(None, min_length=1, max_length=3, description="per-sample input shape")
+    classes: Dim | None = Field(None, description="number of output classes")
+    params: dict[str, Any] = Field(default_factory=dict, description="extra builder arguments (e.g. seq_len)")
+
+
+class TopologyModel(StrictModel):
+    """A SCALE-Sim topology CSV (conv or GEMM form), with SCALE-Sim's layer semantics."""
+
+    topology: str = Field(description="path to the CSV, relative to the workload file")
+
+
+def _model_discriminator(value: Any) -> str:
+    if isinstance(value, BaseModel):  # serializing
+        return type(value).__name__
+    if isinstance(value, dict):
+        if "zoo" in value:
+            return "ZooModel"
+        if "topology" in value:
+            return "TopologyModel"
+    return "LayerListModel"
+
+
+ModelSpec = Annotated[
+    Union[
+        Annotated[LayerListModel, Tag("LayerListModel")],
+        Annotated[ZooModel, Tag("ZooModel")],
+        Annotated[TopologyModel, Tag("TopologyModel")],
+    ],
+    Discriminator(_model_discriminator),
+]
+
+
+# ------------------------------------------------------------------------------------------------
+# workload: data, training, precision
+
+DATASETS = ("digits", "synthetic", "npz", "mnist-idx")
+
+
+class DataSpec(StrictModel):
+    """Training data. Without ``dataset`` the workload is analytic: timed, not trained."""
+
+    dataset: str | None = Field(None, description="digits, synthetic, npz, mnist-idx, or omitted")
+    batch_size: int = Field(1, ge=1, le=1 << 20, description="samples per step")
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="share of samples held out for test")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of the split, init and shuffling")
+    path: str | None = Field(None, description="npz file or mnist-idx folder, relative to the workload file")
+    samples: int | None = Field(None, ge=2, le=1 << 24, description="synthetic: number of samples")
+    classes: int | None = Field(None, ge=2, le=1 << 16, description="synthetic: number of classes")
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, value: str | None) -> str | None:
+        return value if value is None else check_choice(value, DATASETS, "dataset")
+
+    @model_validator(mode="after")
+    def _needs_path(self) -> "DataSpec":
+        if self.dataset in ("npz", "mnist-idx") and not self.path:
+            raise ValueError(f"dataset {self.dataset!r} needs 'path'")
+        if self.dataset != "synthetic" and (self.samples is not None or self.classes is not None):
+            raise ValueError("'samples' and 'classes' apply to dataset 'synthetic' only")
+        return self
+
+
+class OptimizerSpec(StrictModel):
+    type: Literal["sgd"] = "sgd"
+    lr: float = Field(0.05, gt=0, le=100, description="learning rate")
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0, le=1)
+
+
+class TrainingSpec(StrictModel):
+    """How long to train (datasets) or how many steps to time (analytic workloads)."""
+
+    epochs: int | None = Field(None, ge=1, le=100000, description="passes over the training set")
+    steps: int | None = Field(None, ge=1, le=1 << 40, description="steps to time (analytic workloads)")
+    optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "TrainingSpec":
+        if self.epochs is not None and self.steps is not None:
+            raise ValueError("give 'epochs' (trained workloads) or 'steps' (analytic ones), not both")
+        return self
+
+
+def _check_precision(value: Any) -> Any:
+    if isinstance(value, str):
+        check_choice(value, PRESET_NAMES, "precision preset")
+    elif isinstance(value, dict):
+        preset = value.get("preset")
+        if preset is None:
+            raise ValueError("a precision mapping needs 'preset' (the preset it overrides)")
+        if not isinstance(preset, str):
+            raise ValueError(f"'preset' must be a preset name, got {preset!r}")
+        check_choice(preset, PRESET_NAMES, "precision preset")
+    else:
+        raise ValueError("must be a preset name or a mapping {preset: NAME, field: value, ...}")
+    return value
+
+
+class WorkloadSpec(StrictModel):
+    """One workload (``workload.yaml``)."""
+
+    version: Literal[1] = Field(description="spec format version; must be 1")
+    name: str = Field(pattern=NAME_PATTERN, description="name used in reports and folder names")
+    phases: Literal["training", "inference"] = Field("training", description="what one step runs")
+    model: ModelSpec
+    data: DataSpec = Field(default_factory=DataSpec)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    precision: Union[str, dict[str, Any]] = Field("int4", description="policy preset or overrides")
+    baseline: Union[str, dict[str, Any]] = Field("fp16", description="baseline preset or overrides")
+
+    @field_validator("precision", "baseline")
+    @classmethod
+    def _precision_value(cls, value: Any) -> Any:
+        return _check_precision(value)
+
+    @property
+    def trained(self) -> bool:
+        return self.data.dataset is not None and self.phases == "training"
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "WorkloadSpec":
+        if self.data.dataset is not None and self.training.steps is not None:
+            raise ValueError(
+                "training.steps is for analytic workloads; a workload with a dataset trains for 'epochs'"
+            )
+        return self
+
+
+# ------------------------------------------------------------------------------------------------
+# sweep
+
+
+class SweepSpec(StrictModel):
+    """A sweep (``sweep.yaml``): a base workload and machine, and the fields to vary."""
+
+    version: Literal[1] = Field(description="spec format version; must be 1")
+    name: str = Field(pattern=NAME_PATTERN)
+    workload: str = Field(description="workload file, relative to the sweep file")
+    hardware: str = Field(description="hardware file, relative to the sweep file")
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="field path -> values (product)")
+    zip: dict[str, list[Any]] = Field(default_factory=dict, description="field path -> values (zipped)")
+
+    @model_validator(mode="after")
+    def _axes(self) -> "SweepSpec":
+        if not self.grid and not self.zip:
+            raise ValueError("a sweep needs at least one axis in 'grid' or 'zip'")
+        for key, values in {**self.grid, **self.zip}.items():
+            if not re.fullmatch(r"[A-Za-z_][\w-]*(\.[\w-]+)*", key):
+                raise ValueError(f"axis {key!r} is not a dotted field path such as array.rows")
+            if not values:
+                raise ValueError(f"axis {key!r} has no values")
+        lengths = {len(v) for v in self.zip.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"zipped axes must have the same number of values, got {sorted(lengths)}")
+        both = set(self.grid) & set(self.zip)
+        if both:
+            raise ValueError(f"axis {sorted(both)[0]!r} is in both 'grid' and 'zip'")
+        return self
+
+
+SPEC_KINDS: dict[str, type[StrictModel]] = {
+    "hardware": HardwareSpec,
+    "workload": WorkloadSpec,
+    "sweep": SweepSpec,
+}

@@ -1,0 +1,285 @@
+"""Turn a resolved network and a precision policy into the trace of one step.
+
+Training step, in order:
+
+* forward, layer by layer: a ``rescale`` op wherever a 4-bit tensor is produced (weights by SAWB
+  or max, activations by PACT or max, 4-bit input data), the forward GEMM, vector ops for
+  activations, pooling, normalization and residual adds; then ``softmax_xent`` (loss and its
+  gradient);
+* backward, layer by layer in reverse: for each GEMM layer the incoming gradient is requantized
+  (``copies: 2`` under Two-Phase Rounding), then the weight-gradient GEMM and — except for layers
+  that read the network input — the activation-gradient GEMM; backward vector ops; a
+  ``grad_add`` where a tensor fed several layers;
+* the optimizer update (``sgd_update`` on the fp32 master weights) for every weight layer.
+
+Inference workloads get the forward pass only (no loss). Formats come from the policy via
+:func:`accelsim.numerics.policy.layer_formats` (first/last layer and 1×1-convolution overrides).
+GEMM shapes: forward ``[m×k]·[k×n]``; ``bwd_data`` is ``dX[m×k] = dY[m×n]·Wᵀ`` (GEMM m, n=k, k=n);
+``bwd_weight`` is ``dW[k×n] = Xᵀ·dY`` (GEMM m=k, n, k=m).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accelsim.numerics.formats import FORMATS
+from accelsim.numerics.policy import LayerFormats, PrecisionPolicy, layer_formats
+from accelsim.trace import GemmOp, Op, RescaleOp, Trace, VectorOp
+from accelsim.workload.graph import Layer, Network
+
+#: Vector layers whose output is never negative (a following 4-bit activation can be unsigned).
+NONNEG_LAYERS = frozenset({"relu", "relu6"})
+#: Vector layers that pass their input's sign through unchanged.
+SIGN_PRESERVING = frozenset({"maxpool", "avgpool", "flatten"})
+VECTOR_OP_NAME = {
+    "relu": "relu", "relu6": "relu6", "gelu": "gelu", "maxpool": "maxpool", "avgpool": "avgpool",
+    "batchnorm": "bn", "layernorm": "layernorm", "softmax": "softmax", "add": "add",
+}
+
+
+@dataclass
+class _Tensor:
+    """A value flowing between layers: which op produced it, its format, whether it is ≥ 0."""
+
+    producer: int | None
+    format: str
+    nonneg: bool
+
+
+class _Builder:
+    def __init__(self, net: Network, policy: PrecisionPolicy):
+        self.net = net
+        self.policy = policy
+        self.batch = net.batch_size
+        self.ops: list[Op] = []
+        gemm_names = [layer.name for layer in net.layers if layer.is_gemm]
+        self.first_gemm = gemm_names[0] if gemm_names else None
+        self.last_gemm = gemm_names[-1] if gemm_names else None
+        self.by_name = {layer.name: layer for layer in net.layers}
+        self.inputs: dict[str, tuple[str | None, ...]] = {}
+        prev: str | None = None
+        for layer in net.layers:
+            self.inputs[layer.name] = layer.inputs if layer.inputs else (prev,)
+            prev = layer.name
+        self.formats: dict[str, LayerFormats] = {}
+        #: op that produced each GEMM layer's (quantized) input: what the backward pass re-reads
+        self.stash: dict[str, int | None] = {}
+
+    def emit(self, op: Op) -> int:
+        self.ops.append(op)
+        return len(self.ops) - 1
+
+    # -- forward -----------------------------------------------------------------------------
+
+    def forward(self) -> dict[str | None, _Tensor]:
+        out: dict[str | None, _Tensor] = {None: _Tensor(None, "fp32", False)}
+        for layer in self.net.layers:
+            srcs = [out[name] for name in self.inputs[layer.name]]
+            if layer.is_gemm:
+                out[layer.name] = self._forward_gemm(layer, srcs)
+            else:
+                out[layer.name] = self._forward_vector(layer, srcs)
+        return out
+
+    def _formats(self, layer: Layer, srcs: list[_Tensor]) -> LayerFormats:
+        fmts = layer_formats(
+            self.policy,
+            is_first=layer.name == self.first_gemm,
+            is_last=layer.name == self.last_gemm,
+            is_pointwise=layer.is_pointwise_conv,
+            input_signed=not all(s.nonneg for s in srcs),
+        )
+        self.formats[layer.name] = fmts
+        return fmts
+
+    def _quantize_input(self, layer: Layer, src: _Tensor, fmt: str, elements: int) -> int | None:
+        """Requantize an activation into ``fmt`` if it is a 4-bit format it is not already in."""
+        if FORMATS[fmt].bits != 4 or src.format == fmt:
+            return src.producer
+        if src.producer is None:  # the network input: stretched onto the 4-bit grid
+            reduction = "none"
+            tensor = "input"
+        else:
+            reduction = "none" if self.policy.activation_rescale == "pact" else "max"
+            tensor = "activation"
+        return self.emit(RescaleOp(
+            layer.name, "fwd", elements, src.format if src.producer is not None else "fp16", fmt,
+            reduction, 1, tensor, _deps(src.producer),
+        ))
+
+    def _forward_gemm(self, layer: Layer, srcs: list[_Tensor]) -> _Tensor:
+        fmts = self._formats(layer, srcs)
+        m, n, k, count = layer.gemm_dims(self.batch)
+        deps: list[int] = []
+        if layer.type == "matmul":
+            a_elements = m * k * count
+            b_elements = k * n * count
+            a_dep = self._quantize_input(layer, srcs[0], fmts.activation, a_elements)
+            b_src = srcs[1] if len(srcs) > 1 else srcs[0]
+            b_dep = self._quantize_input(layer, b_src, fmts.activation, b_elements)
+            deps += [d for d in (a_dep, b_dep) if d is not None]
+            b_format = fmts.activation
+        else:
+            a_dep = self._quantize_input(layer, srcs[0], fmts.activation, _a_elements(layer, self.batch))
+            self.stash[layer.name] = a_dep
+            if a_dep is not None:
+                deps.append(a_dep)
+            if FORMATS[fmts.weight].bits == 4:
+                reduction = "stats" if self.policy.weight_rescale == "sawb" else "max"
+                deps.append(self.emit(RescaleOp(
+                    layer.name, "fwd", layer.weight_elements(), self.policy.master_weight,
+                    fmts.weight, reduction, 1, "weight",
+                )))
+            b_format = fmts.weight
+        idx = self.emit(GemmOp(
+            layer.name, "fwd", m, n, k, fmts.activation, b_format, fmts.accumulator, fmts.output,
+            count, a_elements=_im2col_elements(layer, self.batch), deps=tuple(sorted(set(deps))),
+        ))
+        return _Tensor(idx, fmts.output, False)
+
+    def _forward_vector(self, layer: Layer, srcs: list[_Tensor]) -> _Tensor:
+        src = srcs[0]
+        if layer.type == "flatten":
+            return src
+        fmt = src.format if FORMATS[src.format].bits >= 16 else self.policy.output
+        deps = tuple(sorted({s.producer for s in srcs if s.producer is not None}))
+        idx = self.emit(VectorOp(layer.name, "fwd", layer.out_elements(self.batch), VECTOR_OP_NAME[layer.type], fmt, deps))
+        if layer.type in NONNEG_LAYERS:
+            nonneg = True
+        elif layer.type in SIGN_PRESERVING:
+            nonneg = src.nonneg
+        else:
+            nonneg = False
+        return _Tensor(idx, fmt, nonneg)
+
+    # -- loss and backward ---------------------------------------------------------------------
+
+    def backward(self, out: dict[str | None, _Tensor]) -> None:
+        last = self.net.layers[-1]
+        loss = self.emit(VectorOp(
+            last.name, "fwd", last.out_elements(self.batch), "softmax_xent", self.policy.output,
+            _deps(out[last.name].producer),
+        ))
+        # gradient contributions waiting for each layer's output: list of producer op indices
+        pending: dict[str, list[int]] = {last.name: [loss]}
+        weight_grads: list[tuple[Layer, int]] = []
+        for layer in reversed(self.net.layers):
+            contributions = pending.pop(layer.name, [])
+            if not contributions:
+                continue  # output unused (e.g. a dead branch): no gradient flows
+            grad = self._sum_gradients(layer, contributions)
+            srcs = [name for name in self.inputs[layer.name]]
+            if layer.is_gemm:
+                data_grads, wgrad = self._backward_gemm(layer, grad, out, srcs)
+                if wgrad is not None:
+                    weight_grads.append((layer, wgrad))
+            else:
+                data_grads = self._backward_vector(layer, grad, srcs)
+            for name, idx in data_grads:
+                if name is not None:
+                    pending.setdefault(name, []).append(idx)
+        for layer, wgrad in weight_grads:
+            self.emit(VectorOp(
+                layer.name, "update", layer.weight_elements(), "sgd_update",
+                self.policy.master_weight, (wgrad,),
+            ))
+
+    def _sum_gradients(self, layer: Layer, contributions: list[int]) -> int:
+        grad = contributions[0]
+        for other in contributions[1:]:
+            grad = self.emit(VectorOp(
+                layer.name, "bwd_data", layer.out_elements(self.batch), "grad_add", self.policy.output,
+                tuple(sorted((grad, other))),
+            ))
+        return grad
+
+    def _backward_gemm(
+        self, layer: Layer, grad: int, out: dict[str | None, _Tensor], srcs: list[str | None]
+    ) -> tuple[list[tuple[str | None, int]], int | None]:
+        fmts = self.formats[layer.name]
+        m, n, k, count = layer.gemm_dims(self.batch)
+        grad_elements = m * n * count
+        # requantize the incoming gradient: one rescale per distinct 4-bit gradient format
+        quantized: dict[str, int] = {}
+        for fmt in dict.fromkeys((fmts.grad_bwd_data, fmts.grad_bwd_weight)):
+            if FORMATS[fmt].bits == 4:
+                copies = 2 if fmts.tpr and fmt == "fp4r4" else 1
+                quantized[fmt] = self.emit(RescaleOp(
+                    layer.name, "bwd_data", grad_elements, self.policy.output, fmt, "max", copies,
+                    "gradient", (grad,),
+                ))
+        g_data = quantized.get(fmts.grad_bwd_data, grad)
+        g_weight = quantized.get(fmts.grad_bwd_weight, grad)
+        results: list[tuple[str | None, int]] = []
+        reads_input = all(name is None for name in srcs)
+        if layer.type == "matmul":
+            a_name = srcs[0]
+            b_name = srcs[1] if len(srcs) > 1 else srcs[0]
+            da = self.emit(GemmOp(
+                layer.name, "bwd_data", m, k, n, fmts.grad_bwd_data, fmts.activation,
+                fmts.accumulator, fmts.output, count, deps=_deps(g_data, out[b_name].producer),
+            ))
+            db = self.emit(GemmOp(
+                layer.name, "bwd_data", k, n, m, fmts.activation, fmts.grad_bwd_data,
+                fmts.accumulator, fmts.output, count, deps=_deps(g_data, out[a_name].producer),
+            ))
+            return [(a_name, da), (b_name, db)], None
+        unique_x = _im2col_elements(layer, self.batch)
+        wgrad = self.emit(GemmOp(
+            layer.name, "bwd_weight", k, n, m, fmts.activation, fmts.grad_bwd_weight,
+            fmts.accumulator, self.policy.master_weight, count, a_elements=unique_x,
+            deps=_deps(g_weight, self.stash[layer.name]),
+        ))
+        if not reads_input:
+            dx = self.emit(GemmOp(
+                layer.name, "bwd_data", m, k, n, fmts.grad_bwd_data, fmts.weight, fmts.accumulator,
+                fmts.output, count, out_elements=unique_x, deps=_deps(g_data),
+            ))
+            results.append((srcs[0], dx))
+        return results, wgrad
+
+    def _backward_vector(self, layer: Layer, grad: int, srcs: list[str | None]) -> list[tuple[str | None, int]]:
+        if layer.type == "flatten":
+            return [(srcs[0], grad)]
+        if layer.type == "add":
+            return [(name, grad) for name in srcs]
+        if all(name is None for name in srcs):
+            return []
+        idx = self.emit(VectorOp(
+            layer.name, "bwd_data", layer.in_elements(self.batch), VECTOR_OP_NAME[layer.type] + "_bwd",
+            self.policy.output, (grad,),
+        ))
+        return [(srcs[0], idx)]
+
+
+def _a_elements(layer: Layer, batch: int) -> int:
+    """Elements of a GEMM layer's input tensor (what a rescale of that input touches)."""
+    m, n, k, count = layer.gemm_dims(batch)
+    return _im2col_elements(layer, batch) or m * k * count
+
+
+def _im2col_elements(layer: Layer, batch: int) -> int:
+    """For a convolution, the input elements its im2col matrix actually reads (each once); else 0.
+
+    That is the whole input tensor, or less when a strided window skips pixels (1×1, stride 2).
+    """
+    if layer.type != "conv2d":
+        return 0
+    m, n, k, count = layer.gemm_dims(batch)
+    return min(layer.in_elements(batch), m * k * count)
+
+
+def _deps(*indices: int | None) -> tuple[int, ...]:
+    return tuple(sorted({i for i in indices if i is not None}))
+
+
+def build_step(net: Network, policy: PrecisionPolicy, *, phases: str = "training", steps: int = 1) -> Trace:
+    """The trace of one training (or inference) step of ``net`` under ``policy``."""
+    builder = _Builder(net, policy)
+    out = builder.forward()
+    if phases == "training":
+        builder.backward(out)
+    return Trace(
+        workload=net.name, ops=tuple(builder.ops), steps=steps, batch_size=net.batch_size,
+        phases=phases, precision=policy.name,
+    )

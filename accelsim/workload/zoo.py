@@ -1,0 +1,558 @@
+"""Model zoo: standard networks as shape-resolved :class:`~accelsim.workload.graph.Network` graphs.
+
+Analytic workloads (``model: {zoo: resnet50, ...}`` in a workload file) are built here; the trace
+builder turns them into one training step of GEMM, rescale and vector ops. Nothing is trained.
+
+Conventions shared by every builder:
+
+* **Layers are listed in forward execution order** (a topological order of the graph). A layer
+  reads the previous layer's output unless its ``inputs`` names its producer(s) explicitly; every
+  layer that reads anything other than the immediately preceding layer sets ``inputs`` (shortcut
+  convolutions, the first layer after a shortcut, the two operands of a residual ``add``, the K/V
+  projections and the two operands of each attention ``matmul``).
+* **Shapes are per sample** (``(C, H, W)`` images, ``(tokens, features)`` sequences,
+  ``(features,)`` vectors); the batch size lives on the :class:`Network`.
+* **Every operation the trace builder must cost is its own layer**: ``batchnorm``, ``relu`` /
+  ``relu6``, ``maxpool``, ``avgpool`` (global average pooling is an ``avgpool`` whose kernel is the
+  whole feature map), ``flatten``, ``add`` (residual), ``layernorm``, ``softmax``, ``gelu``.
+  Dropout is omitted (it is the identity in the cost model); biases are not separate layers (they
+  ride on the vector unit with their producer, and :meth:`Network.weight_count` excludes them).
+* **Names follow the reference implementation's module names** (torchvision for the CNNs,
+  Hugging Face ``BertModel`` for BERT) so a layer can be matched to a checkpoint tensor, e.g.
+  ``layer1.0.conv1``, ``layer1.0.downsample.0`` (shortcut conv), ``layer1.0.downsample.1`` (its BN),
+  ``features.3.conv.1.0`` (a MobileNetV2 depthwise conv), ``classifier.6``, ``fc``. Functional ops
+  that have no module get readable synthetic names: ``layer1.0.relu1`` … (each application of a
+  shared ReLU module numbered in order), ``layer1.0.add``, ``features.3.add``,
+  ``encoder.layer.0.attention.self.scores``.
+* ``Network.name`` is the zoo name, ``Network.classes`` the number of classes and ``Network.meta``
+  holds ``{"zoo": name, ...}`` plus the builder's parameters.
+* MAC counts quoted below are **forward multiply-accumulates per sample** counted over
+  convolutions, linear layers and attention products only (what :meth:`Network.forward_macs`
+  returns for ``batch_size=1``). torchvision's model cards call the same quantity "GFLOPS".
+
+Errors: shapes that do not fit raise :class:`~accelsim.workload.graph.GraphError` naming the layer
+(e.g. ``pool2: maxpool window 2x2 does not fit the 1x1 input``); bad parameters raise
+``GraphError`` naming the parameter; :func:`build_zoo_model` raises ``KeyError`` for an unknown
+model name, listing the known names and suggesting the closest one.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from accelsim.workload.graph import (
+    GraphError,
+    Layer,
+    Network,
+    conv2d_layer,
+    elementwise_layer,
+    flatten_layer,
+    linear_layer,
+    pool_layer,
+)
+
+__all__ = [
+    "ZOO",
+    "ZooEntry",
+    "bert_base",
+    "build_zoo_model",
+    "cnn",
+    "mlp",
+    "mobilenet_v2",
+    "resnet18",
+    "resnet50",
+    "vgg16",
+    "zoo_names",
+]
+
+
+# --- validation helpers --------------------------------------------------------------------------
+
+
+def _positive_int(where: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise GraphError(where, f"must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _int_tuple(where: str, value: object, *, rank: int | None = None, allow_empty: bool = False) -> tuple[int, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise GraphError(where, f"must be a list of positive integers, got {value!r}")
+    items = tuple(value)
+    if not items and not allow_empty:
+        raise GraphError(where, "must not be empty")
+    if rank is not None and len(items) != rank:
+        raise GraphError(where, f"must have {rank} entries, got {list(items)}")
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, int) or item <= 0:
+            raise GraphError(where, f"must be a list of positive integers, got {list(items)}")
+    return tuple(int(item) for item in items)
+
+
+def _image_shape(value: object) -> tuple[int, int, int]:
+    shape = _int_tuple("input_shape", value)
+    if len(shape) != 3:
+        raise GraphError("input_shape", f"must be (channels, height, width), got {list(shape)}")
+    return shape  # type: ignore[return-value]
+
+
+# --- graph builder -------------------------------------------------------------------------------
+
+
+class _Graph:
+    """Appends layers in execution order, tracking each output shape and the current tip."""
+
+    def __init__(self, input_shape: tuple[int, ...]):
+        self.input_shape = input_shape
+        self.layers: list[Layer] = []
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        self.tip: str | None = None  # None: the network input
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.input_shape if self.tip is None else self.shapes[self.tip]
+
+    def _source(self, src: str | None) -> tuple[tuple[int, ...], tuple[str, ...]]:
+        """In-shape and ``inputs`` for a layer reading ``src`` (default: the current tip)."""
+        if src is None or src == self.tip:
+            return self.shape, ()
+        return self.shapes[src], (src,)
+
+    def append(self, layer: Layer) -> str:
+        if layer.name in self.shapes:
+            raise GraphError(layer.name, "duplicate layer name")  # a zoo bug, never user input
+        self.layers.append(layer)
+        self.shapes[layer.name] = layer.out_shape
+        self.tip = layer.name
+        return layer.name
+
+    def conv(self, name: str, out: int, kernel: int, stride: int = 1, padding: int = 0,
+             groups: int = 1, src: str | None = None) -> str:
+        shape, inputs = self._source(src)
+        return self.append(conv2d_layer(name, shape, out, kernel, stride, padding, groups, inputs=inputs))
+
+    def linear(self, name: str, out: int, src: str | None = None) -> str:
+        shape, inputs = self._source(src)
+        return self.append(linear_layer(name, shape, out, inputs=inputs))
+
+    def pool(self, name: str, kind: str, kernel: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+             padding: int = 0) -> str:
+        return self.append(pool_layer(name, kind, self.shape, kernel, stride, padding))
+
+    def global_avgpool(self, name: str = "avgpool") -> str:
+        _, h, w = self.shape
+        return self.pool(name, "avgpool", (h, w))
+
+    def vector(self, name: str, kind: str, src: str | None = None) -> str:
+        shape, inputs = self._source(src)
+        return self.append(elementwise_layer(name, kind, shape, inputs=inputs))
+
+    def add(self, name: str, a: str, b: str) -> str:
+        if self.shapes[a] != self.shapes[b]:
+            raise GraphError(name, f"residual operands {a} {list(self.shapes[a])} and {b} "
+                                   f"{list(self.shapes[b])} differ in shape")
+        return self.append(elementwise_layer(name, "add", self.shapes[a], inputs=(a, b)))
+
+    def flatten(self, name: str = "flatten") -> str:
+        return self.append(flatten_layer(name, self.shape))
+
+    def network(self, name: str, batch_size: int, classes: int, **meta: object) -> Network:
+        return Network(
+            name=name, input_shape=self.input_shape, layers=tuple(self.layers), batch_size=batch_size,
+            classes=classes, meta={"zoo": name, **meta},
+        )
+
+
+def _common(classes: object, batch_size: object) -> tuple[int, int]:
+    return _positive_int("classes", classes), _positive_int("batch_size", batch_size)
+
+
+# --- small networks for the digits data set ------------------------------------------------------
+
+
+def mlp(input_shape: Sequence[int] = (64,), classes: int = 10, batch_size: int = 64,
+        hidden: Sequence[int] = (128,)) -> Network:
+    """Multi-layer perceptron: ``[flatten] → (fc_i → relu_i)* → fc_out``.
+
+    Layers ``fc1, relu1, …, fcN`` (``fcN`` maps to ``classes``); a ``flatten`` comes first when
+    ``input_shape`` has more than one axis. ``hidden=()`` gives a single linear classifier; an int
+    means one hidden layer.
+    Default (8×8 digits, 64 → 128 → 10): 64·128 + 128·10 = 9,472 MACs and weights per sample.
+    """
+    shape = _int_tuple("input_shape", input_shape)
+    widths = _int_tuple("hidden", (hidden,) if isinstance(hidden, int) else hidden, allow_empty=True)
+    classes, batch_size = _common(classes, batch_size)
+    g = _Graph(shape)
+    if len(shape) > 1:
+        g.flatten()
+    for i, width in enumerate(widths, start=1):
+        g.linear(f"fc{i}", width)
+        g.vector(f"relu{i}", "relu")
+    g.linear(f"fc{len(widths) + 1}", classes)
+    return g.network("mlp", batch_size, classes, hidden=list(widths))
+
+
+def cnn(input_shape: Sequence[int] = (1, 8, 8), classes: int = 10, batch_size: int = 64,
+        channels: Sequence[int] = (16, 32)) -> Network:
+    """Small CNN for 8×8 digits: per entry of ``channels`` a block ``conv_i (3×3, pad 1) → relu_i →
+    pool_i (maxpool 2)``, then ``flatten → fc`` to ``classes``.
+
+    Default on (1, 8, 8): conv1 16×8×8 (9,216 MACs), pool1 16×4×4, conv2 32×4×4 (73,728 MACs),
+    pool2 32×2×2, flatten 128, fc 128→10 (1,280 MACs): 84,224 MACs and 6,032 weights per sample.
+    An input too small for the pools raises ``GraphError`` naming the first layer that does not fit.
+    """
+    shape = _image_shape(input_shape)
+    chans = _int_tuple("channels", (channels,) if isinstance(channels, int) else channels)
+    classes, batch_size = _common(classes, batch_size)
+    g = _Graph(shape)
+    for i, out in enumerate(chans, start=1):
+        g.conv(f"conv{i}", out, 3, padding=1)
+        g.vector(f"relu{i}", "relu")
+        g.pool(f"pool{i}", "maxpool", 2)
+    g.flatten()
+    g.linear("fc", classes)
+    return g.network("cnn", batch_size, classes, channels=list(chans))
+
+
+# --- ResNet (torchvision) ------------------------------------------------------------------------
+
+
+def _resnet_stem(g: _Graph) -> str:
+    g.conv("conv1", 64, 7, stride=2, padding=3)
+    g.vector("bn1", "batchnorm")
+    g.vector("relu", "relu")
+    return g.pool("maxpool", "maxpool", 3, 2, 1)
+
+
+def _basic_block(g: _Graph, prefix: str, x: str, planes: int, stride: int) -> str:
+    in_channels = g.shapes[x][0]
+    g.conv(f"{prefix}.conv1", planes, 3, stride, 1, src=x)
+    g.vector(f"{prefix}.bn1", "batchnorm")
+    g.vector(f"{prefix}.relu1", "relu")
+    g.conv(f"{prefix}.conv2", planes, 3, 1, 1)
+    main = g.vector(f"{prefix}.bn2", "batchnorm")
+    shortcut = x
+    if stride != 1 or in_channels != planes:
+        g.conv(f"{prefix}.downsample.0", planes, 1, stride, src=x)
+        shortcut = g.vector(f"{prefix}.downsample.1", "batchnorm")
+    g.add(f"{prefix}.add", main, shortcut)
+    return g.vector(f"{prefix}.relu2", "relu")
+
+
+def _bottleneck(g: _Graph, prefix: str, x: str, planes: int, stride: int) -> str:
+    expansion = 4
+    in_channels = g.shapes[x][0]
+    g.conv(f"{prefix}.conv1", planes, 1, src=x)
+    g.vector(f"{prefix}.bn1", "batchnorm")
+    g.vector(f"{prefix}.relu1", "relu")
+    g.conv(f"{prefix}.conv2", planes, 3, stride, 1)  # v1.5: the stride sits on the 3x3 conv
+    g.vector(f"{prefix}.bn2", "batchnorm")
+    g.vector(f"{prefix}.relu2", "relu")
+    g.conv(f"{prefix}.conv3", planes * expansion, 1)
+    main = g.vector(f"{prefix}.bn3", "batchnorm")
+    shortcut = x
+    if stride != 1 or in_channels != planes * expansion:
+        g.conv(f"{prefix}.downsample.0", planes * expansion, 1, stride, src=x)
+        shortcut = g.vector(f"{prefix}.downsample.1", "batchnorm")
+    g.add(f"{prefix}.add", main, shortcut)
+    return g.vector(f"{prefix}.relu3", "relu")
+
+
+def _resnet(name: str, block: Callable[..., str], depths: tuple[int, int, int, int],
+            input_shape: Sequence[int], classes: int, batch_size: int) -> Network:
+    shape = _image_shape(input_shape)
+    classes, batch_size = _common(classes, batch_size)
+    g = _Graph(shape)
+    x = _resnet_stem(g)
+    for stage, (planes, depth) in enumerate(zip((64, 128, 256, 512), depths), start=1):
+        for i in range(depth):
+            stride = 2 if stage > 1 and i == 0 else 1
+            x = block(g, f"layer{stage}.{i}", x, planes, stride)
+    g.global_avgpool()
+    g.flatten()
+    g.linear("fc", classes)
+    return g.network(name, batch_size, classes)
+
+
+def resnet18(input_shape: Sequence[int] = (3, 224, 224), classes: int = 1000, batch_size: int = 32) -> Network:
+    """ResNet-18 exactly as ``torchvision.models.resnet18`` (BasicBlock ×[2, 2, 2, 2]).
+
+    Published (torchvision model card): 1.81 GFLOPS (= GMACs) and 11,689,512 parameters at
+    224×224. This graph: 1,814,073,344 forward MACs per sample, 11,678,912 weights (the parameters
+    minus 9,600 BN affine parameters and the 1,000 fc biases).
+    """
+    return _resnet("resnet18", _basic_block, (2, 2, 2, 2), input_shape, classes, batch_size)
+
+
+def resnet50(input_shape: Sequence[int] = (3, 224, 224), classes: int = 1000, batch_size: int = 32) -> Network:
+    """ResNet-50 v1.5 exactly as ``torchvision.models.resnet50`` (Bottleneck ×[3, 4, 6, 3], stride
+    on the 3×3 conv).
+
+    Published (torchvision model card): 4.09 GFLOPS (= GMACs) and 25,557,032 parameters at
+    224×224. This graph: 4,089,184,256 forward MACs per sample, 25,502,912 weights (the parameters
+    minus 53,120 BN affine parameters and the 1,000 fc biases).
+    """
+    return _resnet("resnet50", _bottleneck, (3, 4, 6, 3), input_shape, classes, batch_size)
+
+
+# --- MobileNetV2 (torchvision) -------------------------------------------------------------------
+
+#: torchvision's inverted-residual setting: expansion t, output channels c, repeats n, stride s.
+_MOBILENET_V2_SETTING = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+                         (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+
+
+def _conv_bn_relu6(g: _Graph, prefix: str, out: int, kernel: int, stride: int = 1, groups: int = 1) -> str:
+    """torchvision ``Conv2dNormActivation``: ``{prefix}.0`` conv, ``.1`` BN, ``.2`` ReLU6."""
+    g.conv(f"{prefix}.0", out, kernel, stride, (kernel - 1) // 2, groups)
+    g.vector(f"{prefix}.1", "batchnorm")
+    return g.vector(f"{prefix}.2", "relu6")
+
+
+def mobilenet_v2(input_shape: Sequence[int] = (3, 224, 224), classes: int = 1000, batch_size: int = 32) -> Network:
+    """MobileNetV2 (width 1.0) exactly as ``torchvision.models.mobilenet_v2``.
+
+    Depthwise convolutions are ``conv2d`` layers with ``groups = channels``; activations are
+    ``relu6``; the projection (pw-linear) conv has no activation; a residual ``add`` joins blocks
+    with stride 1 and equal channels. Published: 300M multiply-adds (Sandler et al., 2018, Table 3;
+    torchvision model card 0.30 GFLOPS) and 3,504,872 parameters at 224×224. This graph:
+    300,774,272 forward MACs per sample, 3,469,760 weights (the parameters minus 34,112 BN affine
+    parameters and the 1,000 classifier biases).
+    """
+    shape = _image_shape(input_shape)
+    classes, batch_size = _common(classes, batch_size)
+    g = _Graph(shape)
+    x = _conv_bn_relu6(g, "features.0", 32, 3, stride=2)
+    index = 1
+    for t, c, n, s in _MOBILENET_V2_SETTING:
+        for i in range(n):
+            stride = s if i == 0 else 1
+            prefix = f"features.{index}"
+            inp = g.shapes[x][0]
+            hidden = int(round(inp * t))
+            j = 0
+            if t != 1:
+                _conv_bn_relu6(g, f"{prefix}.conv.{j}", hidden, 1)
+                j += 1
+            _conv_bn_relu6(g, f"{prefix}.conv.{j}", hidden, 3, stride, groups=hidden)
+            g.conv(f"{prefix}.conv.{j + 1}", c, 1)
+            out = g.vector(f"{prefix}.conv.{j + 2}", "batchnorm")
+            if stride == 1 and inp == c:
+                out = g.add(f"{prefix}.add", out, x)
+            x = out
+            index += 1
+    _conv_bn_relu6(g, f"features.{index}", 1280, 1)
+    g.global_avgpool()
+    g.flatten()
+    g.linear("classifier.1", classes)  # classifier.0 is Dropout
+    return g.network("mobilenet_v2", batch_size, classes, width_mult=1.0)
+
+
+# --- VGG-16 (torchvision, no batchnorm) ----------------------------------------------------------
+
+_VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
+
+
+def vgg16(input_shape: Sequence[int] = (3, 224, 224), classes: int = 1000, batch_size: int = 32) -> Network:
+    """VGG-16 (configuration D, no batchnorm) as ``torchvision.models.vgg16``.
+
+    13 conv3×3 (pad 1) + ReLU, 5 maxpools, then the classifier ``classifier.0`` 25088→4096,
+    ReLU, ``classifier.3`` 4096→4096, ReLU, ``classifier.6`` 4096→classes (dropouts omitted).
+    torchvision's ``AdaptiveAvgPool2d((7, 7))`` is the identity at 224×224 and is left out; for
+    other inputs an ``avgpool`` layer reducing the final map to 7×7 is inserted when both sides
+    are multiples of 7, otherwise the classifier reads the flattened map as it is (deviation:
+    torchvision would average/replicate into 7×7 bins, e.g. 1×1 → 7×7 at 32×32, changing the
+    first classifier layer's width). Published (torchvision model card): 15.47 GFLOPS (= GMACs)
+    and 138,357,544 parameters at 224×224. This graph: 15,470,264,320 forward MACs per sample,
+    138,344,128 weights (the parameters minus 13,416 biases).
+    """
+    shape = _image_shape(input_shape)
+    classes, batch_size = _common(classes, batch_size)
+    g = _Graph(shape)
+    index = 0
+    for item in _VGG16_CFG:
+        if item == "M":
+            g.pool(f"features.{index}", "maxpool", 2, 2)
+            index += 1
+        else:
+            g.conv(f"features.{index}", int(item), 3, padding=1)
+            g.vector(f"features.{index + 1}", "relu")
+            index += 2
+    _, h, w = g.shape
+    if (h, w) != (7, 7) and h % 7 == 0 and w % 7 == 0:
+        g.pool("avgpool", "avgpool", (h // 7, w // 7))
+    g.flatten()
+    g.linear("classifier.0", 4096)
+    g.vector("classifier.1", "relu")
+    g.linear("classifier.3", 4096)
+    g.vector("classifier.4", "relu")
+    g.linear("classifier.6", classes)
+    return g.network("vgg16", batch_size, classes)
+
+
+# --- BERT-base encoder ---------------------------------------------------------------------------
+
+
+def bert_base(seq_len: int = 128, classes: int = 2, batch_size: int = 8, hidden: int = 768, layers: int = 12,
+              heads: int = 12, intermediate: int = 3072) -> Network:
+    """BERT-base encoder + sequence-classification head, as GEMMs (Hugging Face ``BertModel``
+    module names).
+
+    The network input is the embeddings' sum ``(seq_len, hidden)``; the embedding gathers are not
+    modelled, but the embeddings' ``LayerNorm`` is the first layer (``embeddings.LayerNorm``), so
+    that the K/V projections and the residual of the first encoder layer have a named producer.
+    Per encoder layer ``encoder.layer.{i}``: ``attention.self.query/key/value`` (hidden→hidden,
+    all reading the layer input), ``attention.self.scores`` (``matmul`` Q·Kᵀ, m=n=seq,
+    k=hidden/heads, ×heads; the 1/√d scaling and the mask are folded into the softmax),
+    ``attention.self.softmax``, ``attention.self.context`` (``matmul`` P·V, m=seq, n=hidden/heads,
+    k=seq, ×heads), ``attention.output.dense``, ``attention.output.add``,
+    ``attention.output.LayerNorm``, ``intermediate.dense`` (hidden→intermediate),
+    ``intermediate.gelu``, ``output.dense`` (intermediate→hidden), ``output.add``,
+    ``output.LayerNorm``. Dropouts are omitted.
+
+    Head: ``pooler.dense`` (hidden→hidden) on the [CLS] token, ``pooler.activation`` and
+    ``classifier`` (hidden→classes). The graph has no token-select layer type, so ``pooler.dense``
+    has ``in_shape=(hidden,)`` while its producer emits ``(seq_len, hidden)``: it reads token 0
+    only, recorded as ``Network.meta["token_select"] = {"pooler.dense": 0}``. The pooler's tanh is
+    modelled as a ``gelu`` layer (same vector-unit cost class; there is no ``tanh`` layer type).
+
+    MACs per sample: per encoder layer ``4·s·h² + 2·s·h·i + 2·s²·h`` (Q, K, V, output projection;
+    the two FFN GEMMs; the two attention products), plus ``h² + h·classes`` for the head. At
+    s=128, h=768, i=3072: 931,135,488 per layer, 11,174,217,216 in all (≈ 11.2 GMAC, i.e.
+    ≈ 22.3 GFLOP per 128-token sequence at 2 FLOP per MAC). Weights: 85,526,016
+    (12 × 7,077,888 + 589,824 + 1,536); the published 110M parameters add the embeddings
+    (23,837,184), biases and LayerNorm parameters.
+    """
+    seq_len = _positive_int("seq_len", seq_len)
+    hidden = _positive_int("hidden", hidden)
+    n_layers = _positive_int("layers", layers)
+    heads = _positive_int("heads", heads)
+    intermediate = _positive_int("intermediate", intermediate)
+    classes, batch_size = _common(classes, batch_size)
+    if hidden % heads:
+        raise GraphError("heads", f"heads={heads} must divide hidden={hidden}")
+    head_dim = hidden // heads
+    g = _Graph((seq_len, hidden))
+    x = g.vector("embeddings.LayerNorm", "layernorm")
+    for i in range(n_layers):
+        p = f"encoder.layer.{i}"
+        q = g.linear(f"{p}.attention.self.query", hidden, src=x)
+        k = g.linear(f"{p}.attention.self.key", hidden, src=x)
+        v = g.linear(f"{p}.attention.self.value", hidden, src=x)
+        scores = g.append(Layer(
+            f"{p}.attention.self.scores", "matmul", g.shapes[q], (heads, seq_len, seq_len),
+            m=seq_len, n=seq_len, k=head_dim, count=heads, inputs=(q, k),
+        ))
+        probs = g.vector(f"{p}.attention.self.softmax", "softmax", src=scores)
+        g.append(Layer(
+            f"{p}.attention.self.context", "matmul", g.shapes[probs], (seq_len, hidden),
+            m=seq_len, n=head_dim, k=seq_len, count=heads, inputs=(probs, v),
+        ))
+        attn = g.linear(f"{p}.attention.output.dense", hidden)
+        g.add(f"{p}.attention.output.add", attn, x)
+        ln1 = g.vector(f"{p}.attention.output.LayerNorm", "layernorm")
+        g.linear(f"{p}.intermediate.dense", intermediate)
+        g.vector(f"{p}.intermediate.gelu", "gelu")
+        ffn = g.linear(f"{p}.output.dense", hidden)
+        g.add(f"{p}.output.add", ffn, ln1)
+        x = g.vector(f"{p}.output.LayerNorm", "layernorm")
+    g.append(linear_layer("pooler.dense", (hidden,), hidden))  # token 0 of x: see meta["token_select"]
+    g.vector("pooler.activation", "gelu")  # tanh in BERT
+    g.linear("classifier", classes)
+    return g.network(
+        "bert_base", batch_size, classes, seq_len=seq_len, hidden=hidden, layers=n_layers, heads=heads,
+        intermediate=intermediate, token_select={"pooler.dense": 0},
+    )
+
+
+# --- registry ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One zoo model: its builder, defaults and the extra keyword parameters the builder takes."""
+
+    name: str
+    builder: Callable[..., Network]
+    description: str
+    default_input: tuple[int, ...]
+    default_classes: int
+    params: tuple[str, ...] = ()
+
+
+ZOO: dict[str, ZooEntry] = {
+    entry.name: entry
+    for entry in (
+        ZooEntry("mlp", mlp, "MLP 64→128→10 for 8×8 digits (9,472 MACs/sample)", (64,), 10, ("hidden",)),
+        ZooEntry("cnn", cnn, "2-conv CNN for 8×8 digits (84,224 MACs/sample)", (1, 8, 8), 10, ("channels",)),
+        ZooEntry("resnet18", resnet18, "ResNet-18, torchvision (1.81 GMAC/sample at 224×224)", (3, 224, 224), 1000),
+        ZooEntry("resnet50", resnet50, "ResNet-50 v1.5, torchvision (4.09 GMAC/sample at 224×224)", (3, 224, 224),
+                 1000),
+        ZooEntry("mobilenet_v2", mobilenet_v2, "MobileNetV2 1.0, torchvision (0.30 GMAC/sample at 224×224)",
+                 (3, 224, 224), 1000),
+        ZooEntry("vgg16", vgg16, "VGG-16 without BN, torchvision (15.47 GMAC/sample at 224×224)", (3, 224, 224),
+                 1000),
+        ZooEntry("bert_base", bert_base, "BERT-base encoder + classifier head, embeddings excluded "
+                 "(11.2 GMAC/sample at 128 tokens); input is (seq_len,)", (128,), 2,
+                 ("seq_len", "hidden", "layers", "heads", "intermediate")),
+    )
+}
+
+
+def zoo_names() -> list[str]:
+    """The known zoo model names, sorted."""
+    return sorted(ZOO)
+
+
+def _normalize(name: str) -> str:
+    """Case, ``-``, ``_`` and spaces do not matter: ``ResNet-18`` and ``mobilenet-v2`` are found."""
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def _lookup(name: str) -> ZooEntry:
+    if not isinstance(name, str):
+        raise KeyError(f"zoo model name must be a string, got {name!r}; known models: {', '.join(zoo_names())}")
+    key = _normalize(name)
+    for entry in ZOO.values():
+        if _normalize(entry.name) == key:
+            return entry
+    close = difflib.get_close_matches(name.strip().lower(), zoo_names(), n=1, cutoff=0.5)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise KeyError(f"unknown zoo model {name!r}{hint}; known models: {', '.join(zoo_names())}")
+
+
+def build_zoo_model(name: str, *, input_shape: Sequence[int] | None = None, classes: int | None = None,
+                    batch_size: int, **params: object) -> Network:
+    """Build zoo model ``name`` (case, ``-`` and ``_`` are ignored: ``ResNet-18`` is ``resnet18``).
+
+    ``input_shape`` and ``classes`` default to the entry's ``default_input`` and
+    ``default_classes``; ``params`` are the entry's extra builder parameters (``ZooEntry.params``).
+    For ``bert_base`` the input is the token count: ``input_shape=(seq_len,)``, or omit it and pass
+    ``seq_len=`` (default 128); giving both with different values is an error.
+
+    Raises ``KeyError`` (known names and the closest match) for an unknown model, and
+    ``GraphError`` for an unknown parameter (naming it and the allowed ones) or a bad value.
+    """
+    entry = _lookup(name)
+    unknown = [key for key in params if key not in entry.params]
+    if unknown:
+        allowed = ", ".join(entry.params) if entry.params else "none"
+        raise GraphError(
+            unknown[0],
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} for zoo model "
+            f"{entry.name!r}; allowed parameters: {allowed} (plus input_shape, classes, batch_size)",
+        )
+    classes = entry.default_classes if classes is None else classes
+    if entry.name == "bert_base":
+        if input_shape is not None:
+            shape = _int_tuple("input_shape", input_shape)
+            if len(shape) != 1:
+                raise GraphError("input_shape", f"bert_base takes input_shape (seq_len,), got {list(shape)}")
+            if "seq_len" in params and params["seq_len"] != shape[0]:
+                raise GraphError("seq_len", f"seq_len={params['seq_len']!r} contradicts input_shape {list(shape)}")
+            params = {**params, "seq_len": shape[0]}
+        return entry.builder(classes=classes, batch_size=batch_size, **params)
+    shape = entry.default_input if input_shape is None else input_shape
+    return entry.builder(input_shape=shape, classes=classes, batch_size=batch_size, **params)
