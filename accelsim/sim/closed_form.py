@@ -16,8 +16,8 @@ from dataclasses import replace
 
 from accelsim.hw.machine import Machine
 from accelsim.numerics.formats import bits_of
-from accelsim.sim.fold import plan_gemm
-from accelsim.sim.result import OpResult, StepResult
+from accelsim.sim.fold import FoldPlan, plan_gemm, sram_accesses
+from accelsim.sim.result import ActionCounts, OpResult, StepResult
 from accelsim.trace import VECTOR_OPS, GemmOp, Op, RescaleOp, Trace, VectorOp
 
 
@@ -38,8 +38,46 @@ def rescale_passes(op: RescaleOp) -> int:
     return op.copies + (0 if op.reduction == "none" else 1)
 
 
+def op_counts(op: Op, machine: Machine, mode_name: str, plan: FoldPlan | None) -> ActionCounts:
+    """Action counts of one op: its own work, its SRAM accesses and the DRAM traffic of v0.
+
+    DRAM reads land in the buffer of their operand (A and vector/rescale inputs: ``ifmap``;
+    B: ``filter``) and DRAM writes leave from ``ofmap``, so each DRAM bit is also an SRAM bit.
+    """
+    counts = ActionCounts()
+    read_bits, write_bits = op_dram_bits(op)
+    counts.dram_read_bits, counts.dram_write_bits = read_bits, write_bits
+    counts.sram_read_bits["ofmap"] += write_bits
+    if isinstance(op, GemmOp):
+        assert plan is not None
+        a_bits, b_bits = bits_of(op.a_format), bits_of(op.b_format)
+        acc_bits, out_bits = bits_of(op.acc_format), bits_of(op.out_format)
+        acc = sram_accesses(op.m, op.n, op.k, plan)
+        partial = acc.ofmap_writes - op.m * op.n
+        counts.macs[mode_name] += op.macs
+        counts.accumulations[op.acc_format] += op.macs
+        counts.sram_read_bits["ifmap"] += acc.ifmap_reads * a_bits * op.count
+        counts.sram_read_bits["filter"] += acc.filter_reads * b_bits * op.count
+        counts.sram_read_bits["ofmap"] += acc.ofmap_reads * acc_bits * op.count
+        counts.sram_write_bits["ofmap"] += (partial * acc_bits + op.m * op.n * out_bits) * op.count
+        counts.sram_write_bits["ifmap"] += op.a_tensor_elements * a_bits
+        counts.sram_write_bits["filter"] += op.b_tensor_elements * b_bits
+    elif isinstance(op, RescaleOp):
+        counts.rescale_elements += op.elements * rescale_passes(op)
+        counts.sram_write_bits["ifmap"] += read_bits
+        counts.sram_read_bits["ifmap"] += read_bits
+        counts.sram_write_bits["ofmap"] += write_bits
+    else:
+        counts.vector_elements[op.format] += op.elements * VECTOR_OPS[op.op][2]
+        counts.sram_write_bits["ifmap"] += read_bits
+        counts.sram_read_bits["ifmap"] += read_bits
+        counts.sram_write_bits["ofmap"] += write_bits
+    return counts
+
+
 def time_op(op: Op, index: int, machine: Machine) -> OpResult:
     read_bits, write_bits = op_dram_bits(op)
+    plan = None
     dram_cycles = math.ceil((read_bits + write_bits) / machine.dram_bits_per_cycle)
     if isinstance(op, GemmOp):
         mode = machine.mode_for(op.a_format, op.b_format, f"{index} ({op.layer} {op.phase} gemm)")
@@ -65,22 +103,26 @@ def time_op(op: Op, index: int, machine: Machine) -> OpResult:
         compute = ideal + fill_drain
         unit, mode_name, capacity = "vector", "", lanes
     total = max(compute, dram_cycles)
+    counts = op_counts(op, machine, mode_name, plan)
+    counts.cycles = total
     return OpResult(
         index=index, op=op, unit=unit, mode=mode_name,
         macs=op.macs if isinstance(op, GemmOp) else 0,
         ideal_cycles=ideal, fill_drain_cycles=fill_drain, compute_cycles=compute,
         stall_cycles=total - compute, total_cycles=total,
         utilization=work / (capacity * total) if total else 0.0, peak_per_cycle=capacity,
-        dram_read_bits=read_bits, dram_write_bits=write_bits,
+        dram_read_bits=read_bits, dram_write_bits=write_bits, counts=counts,
     )
 
 
 def time_step(trace: Trace, machine: Machine) -> StepResult:
     """Time one step of ``trace`` on ``machine``, ops in order with no overlap."""
     results = []
+    counts = ActionCounts()
     start = 0
     for index, op in enumerate(trace.ops):
         r = time_op(op, index, machine)
         results.append(replace(r, start_cycle=start))
+        counts.add(r.counts)
         start += r.total_cycles
-    return StepResult(machine=machine.name, ops=tuple(results), cycles=start, model="closed-form")
+    return StepResult(machine=machine.name, ops=tuple(results), cycles=start, model="closed-form", counts=counts)

@@ -59,6 +59,31 @@ class FoldPlan:
         return self.folds * self.cycles_per_fold
 
 
+@dataclass(frozen=True)
+class SramAccesses:
+    """Operand elements the array reads from and writes to its three buffers for one GEMM.
+
+    SCALE-Sim's counts for the same dataflow (without its ofmap over-count of ``folds·(R+C)``):
+    the operand streamed through the array is re-read once per fold of the other spread dimension,
+    the stationary one is read once; for ``ws`` and ``is`` partial sums go back to the output
+    buffer once per row fold (and are read back for every fold but the first).
+    """
+
+    ifmap_reads: int
+    filter_reads: int
+    ofmap_writes: int
+    ofmap_reads: int
+
+
+def sram_accesses(m: int, n: int, k: int, plan: "FoldPlan") -> SramAccesses:
+    """Element accesses of the GEMM ``[m×k]·[k×n]`` mapped as ``plan`` (operand A is the ifmap)."""
+    if plan.dataflow == "os":
+        return SramAccesses(m * k * plan.col_folds, k * n * plan.row_folds, m * n, 0)
+    if plan.dataflow == "ws":
+        return SramAccesses(m * k * plan.col_folds, k * n, m * n * plan.row_folds, m * n * (plan.row_folds - 1))
+    return SramAccesses(m * k, k * n * plan.col_folds, m * n * plan.row_folds, m * n * (plan.row_folds - 1))
+
+
 def plan_gemm(m: int, n: int, k: int, rows: int, cols: int, dataflow: str, macs_per_pe: int = 1) -> FoldPlan:
     """Map ``[m×k]·[k×n]`` onto a ``rows × cols`` array (SCALE-Sim's compute model)."""
     if min(m, n, k, rows, cols, macs_per_pe) < 1:

@@ -71,6 +71,11 @@ class ArraySpec(StrictModel):
         description="operand-format pair -> MACs per PE per cycle, e.g. {int4xint4: 4, fp16xfp16: 1}",
         min_length=1,
     )
+    fold_overlap: bool = Field(
+        False,
+        description="preload the next fold's stationary operand while the current fold drains "
+        "(SCALE-Sim does not: false matches it)",
+    )
 
     @field_validator("modes")
     @classmethod
