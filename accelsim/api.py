@@ -35,7 +35,7 @@ from accelsim.workload.topology import read_topology
 #: Workload top-level keys and hardware top-level keys, for routing ``--set`` without a prefix.
 _WORKLOAD_KEYS = set(WorkloadSpec.model_fields)
 _HARDWARE_KEYS = set(HardwareSpec.model_fields)
-_PREFIXES = {"workload": "workload", "hw": "hardware", "hardware": "hardware", "baseline_hw": "baseline_hw"}
+SET_PREFIXES = {"workload": "workload", "hw": "hardware", "hardware": "hardware", "baseline_hw": "baseline_hw"}
 
 Progress = Callable[[str], None]
 
@@ -56,8 +56,8 @@ def split_sets(sets: Sequence[str]) -> dict[str, list[str]]:
         if not eq:
             raise InputError.single("--set", item, "expected PATH=VALUE, e.g. array.rows=64")
         head, _, rest = path.strip().partition(".")
-        if head in _PREFIXES and rest:
-            routed[_PREFIXES[head]].append(f"{rest}={value}")
+        if head in SET_PREFIXES and rest:
+            routed[SET_PREFIXES[head]].append(f"{rest}={value}")
             continue
         in_w, in_h = head in _WORKLOAD_KEYS, head in _HARDWARE_KEYS
         if in_w and in_h:

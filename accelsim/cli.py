@@ -1,7 +1,7 @@
 """The ``accelsim`` command: the only module that prints, parses argv or chooses exit codes.
 
 Exit codes: 0 success; 2 bad input (one line per problem, naming the file and the field, no
-traceback); 1 an internal error; 130 interrupted.
+traceback); 3 a sweep finished but some of its points failed; 1 an internal error; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -38,6 +38,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline-hw", metavar="HW", help="hardware YAML of the 16-bit machine to compare with")
     _add_set(p)
 
+    p = sub.add_parser(
+        "sweep", help="run many configurations (grid/zip over spec fields) in parallel, resumably",
+        description="accelsim sweep SWEEP.yaml  |  accelsim sweep WORKLOAD HW --grid PATH=V1,V2 [...]",
+    )
+    p.add_argument("inputs", nargs="+", metavar="FILE", help="a sweep YAML, or a workload and a hardware file")
+    p.add_argument("--grid", action="append", default=[], metavar="PATH=V1,V2", help="an axis of the product")
+    p.add_argument("--zip", action="append", default=[], metavar="PATH=V1,V2", help="axes that advance together")
+    p.add_argument("--baseline-hw", metavar="HW", help="hardware YAML of the 16-bit machine")
+    p.add_argument("--out", metavar="DIR", help="sweep folder (default: reports/sweep-<name>)")
+    p.add_argument("--jobs", type=_positive_int, metavar="N", help="worker processes (default: CPU count)")
+    p.add_argument("--executor", choices=("local", "dask"), default="local", help="local processes or Dask")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="submit to an existing Dask scheduler")
+
+    p = sub.add_parser("plot", help="regenerate the plots of a run or sweep folder from its files")
+    p.add_argument("folder", metavar="DIR")
+
     p = sub.add_parser("validate", help="check spec files and print every problem")
     p.add_argument("files", nargs="+", metavar="FILE")
 
@@ -47,6 +63,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", action="store_true", help="trace the baseline precision instead of the policy")
     _add_set(p)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
 
 
 def _add_set(p: argparse.ArgumentParser) -> None:
@@ -95,6 +121,68 @@ def _cmd_run(args: argparse.Namespace, out: Console, err: Console) -> int:
     return EXIT_OK
 
 
+EXIT_POINTS_FAILED = 3
+
+
+def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from accelsim import sweep
+
+    if len(args.inputs) == 1:
+        if args.grid or args.zip:
+            raise InputError.single("--grid", "", "--grid/--zip go with WORKLOAD HW, not with a sweep file")
+        plan = sweep.load_sweep_file(Path(args.inputs[0]))
+    elif len(args.inputs) == 2:
+        plan = sweep.inline_plan(
+            Path(args.inputs[0]), Path(args.inputs[1]), args.grid, args.zip,
+            baseline_hw=Path(args.baseline_hw) if args.baseline_hw else None,
+        )
+    else:
+        raise InputError.single("accelsim sweep", "", "expected SWEEP.yaml, or WORKLOAD HW with --grid/--zip")
+    out_dir = Path(args.out) if args.out else Path("reports") / f"sweep-{plan.name}"
+    points = sweep.plan_points(plan)  # validate everything before anything runs or is written
+    columns = (
+        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task(plan.name, total=None, failed=0, rate="")
+        start = {"t": None, "n": 0}
+
+        def progress(done: int, failed: int, total: int) -> None:
+            import time
+
+            now = time.monotonic()
+            if start["t"] is None:
+                start["t"], start["n"] = now, done
+            elapsed = now - start["t"]
+            rate = f"{(done - start['n']) / elapsed:.2f} points/s" if elapsed > 0 and done > start["n"] else ""
+            bar.update(task, total=total, completed=done, failed=failed, rate=rate)
+
+        outcome = sweep.run_sweep(
+            plan, out_dir, jobs=args.jobs, executor=args.executor, scheduler=args.scheduler,
+            progress=progress, points=points,
+        )
+    out.print(
+        f"{outcome.total} points: {outcome.ok} run, {outcome.skipped} already done, {outcome.failed} failed",
+        highlight=False,
+    )
+    for index, error in outcome.failures[:10]:
+        out.print(f"  point {index} failed: {error}", markup=False, highlight=False, soft_wrap=True)
+    out.print(f"results: {out_dir / sweep.CSV_NAME}", markup=False, highlight=False, soft_wrap=True)
+    return EXIT_POINTS_FAILED if outcome.failed else EXIT_OK
+
+
+def _cmd_plot(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from accelsim.report.plots import plot_folder
+
+    folder = Path(args.folder)
+    written = plot_folder(folder)
+    out.print(f"wrote {len(written)} plots to {folder / 'plots'}", markup=False, highlight=False, soft_wrap=True)
+    return EXIT_OK
+
+
 def _cmd_validate(args: argparse.Namespace, out: Console, err: Console) -> int:
     from accelsim import api
 
@@ -124,7 +212,7 @@ def _cmd_trace(args: argparse.Namespace, out: Console, err: Console) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"run": _cmd_run, "validate": _cmd_validate, "trace": _cmd_trace}
+_COMMANDS = {"run": _cmd_run, "sweep": _cmd_sweep, "plot": _cmd_plot, "validate": _cmd_validate, "trace": _cmd_trace}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 import yaml
 
 from accelsim.report.files import publish_folder, staging_folder
+from accelsim.report.run_plots import plot_run
 from accelsim.report.summary import OPS_COLUMNS, op_rows
 
 if TYPE_CHECKING:
@@ -97,8 +98,9 @@ def write_run_report(out_dir: Path, result: "RunResult") -> list[str]:
     try:
         for name, text in files.items():
             (staging / name).write_text(text, encoding="utf-8")
+        plots = plot_run(staging)
         publish_folder(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return list(files)
+    return list(files) + [f"plots/{name}" for name in plots]

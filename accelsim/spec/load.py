@@ -276,20 +276,21 @@ def _has(node: Any, elem: Any) -> bool:
     return isinstance(elem, int) and 0 <= elem < len(node)
 
 
-def _members(annotation: Any) -> list[Any]:
+def union_members(annotation: Any) -> list[Any]:
+    """The types an annotation admits (through ``Annotated``, ``Optional`` and unions)."""
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
-        return _members(typing.get_args(annotation)[0])
+        return union_members(typing.get_args(annotation)[0])
     if origin in (typing.Union, types.UnionType):
         out: list[Any] = []
         for arg in typing.get_args(annotation):
-            out.extend(_members(arg))
+            out.extend(union_members(arg))
         return out
     return [annotation]
 
 
 def _pick_model(annotation: Any, node: Any) -> type[BaseModel] | None:
-    models = [m for m in _members(annotation) if isinstance(m, type) and issubclass(m, BaseModel)]
+    models = [m for m in union_members(annotation) if isinstance(m, type) and issubclass(m, BaseModel)]
     if not models:
         return None
     if len(models) == 1 or not isinstance(node, dict):
@@ -303,7 +304,7 @@ def _pick_model(annotation: Any, node: Any) -> type[BaseModel] | None:
 
 
 def _item_type(annotation: Any, elem: Any) -> Any:
-    for member in _members(annotation):
+    for member in union_members(annotation):
         origin = typing.get_origin(member)
         args = typing.get_args(member)
         if origin is list and isinstance(elem, int):

@@ -395,21 +395,32 @@ class SweepSpec(StrictModel):
     name: str = Field(pattern=NAME_PATTERN)
     workload: str = Field(description="workload file, relative to the sweep file")
     hardware: str = Field(description="hardware file, relative to the sweep file")
+    baseline_hw: str | None = Field(None, description="hardware file of the 16-bit machine (optional)")
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="field path -> values (product)")
     zip: dict[str, list[Any]] = Field(default_factory=dict, description="field path -> values (zipped)")
+
+    @field_validator("grid", "zip")
+    @classmethod
+    def _axis_values(cls, axes: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in axes.items():
+            if not re.fullmatch(r"[A-Za-z_][\w-]*(\.[\w-]+)*", key):
+                raise ValueError(f"axis {key!r} is not a dotted field path such as array.rows")
+            if not values:
+                raise ValueError(f"axis {key!r} has no values")
+        return axes
+
+    @field_validator("zip")
+    @classmethod
+    def _zip_lengths(cls, axes: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        lengths = {len(v) for v in axes.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"zipped axes must have the same number of values, got {sorted(lengths)}")
+        return axes
 
     @model_validator(mode="after")
     def _axes(self) -> "SweepSpec":
         if not self.grid and not self.zip:
             raise ValueError("a sweep needs at least one axis in 'grid' or 'zip'")
-        for key, values in {**self.grid, **self.zip}.items():
-            if not re.fullmatch(r"[A-Za-z_][\w-]*(\.[\w-]+)*", key):
-                raise ValueError(f"axis {key!r} is not a dotted field path such as array.rows")
-            if not values:
-                raise ValueError(f"axis {key!r} has no values")
-        lengths = {len(v) for v in self.zip.values()}
-        if len(lengths) > 1:
-            raise ValueError(f"zipped axes must have the same number of values, got {sorted(lengths)}")
         both = set(self.grid) & set(self.zip)
         if both:
             raise ValueError(f"axis {sorted(both)[0]!r} is in both 'grid' and 'zip'")
