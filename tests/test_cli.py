@@ -38,8 +38,9 @@ def test_run_shipped_workload(name, cli, tmp_path):
     assert code == 0, err
     assert "speedup" in stdout and f"report: {out}" in stdout
     assert sorted(p.name for p in out.iterdir()) == [
-        ".accelsim-report", "config.resolved.yaml", "layers.csv", "ops.csv", "summary.json",
+        ".accelsim-report", "config.resolved.yaml", "layers.csv", "ops.csv", "plots", "summary.json",
     ]
+    assert {"roofline.png", "speedup_by_layer.png"} <= {p.name for p in (out / "plots").iterdir()}
     summary = json.loads((out / "summary.json").read_text())
     assert SUMMARY_KEYS <= set(summary)
     for label in ("policy", "baseline"):
