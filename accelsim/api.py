@@ -240,6 +240,10 @@ def validate_file(path: Path) -> str:
         build_network(spec, str(path), path.parent)
     elif isinstance(spec, HardwareSpec) and spec.baseline:
         load_hardware(resolve_path(path.parent, spec.baseline))
+    elif kind == "sweep":
+        from accelsim import sweep
+
+        sweep.plan_points(sweep.load_sweep_file(path))
     return kind
 
 

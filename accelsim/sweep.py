@@ -46,15 +46,17 @@ RATIOS = ("speedup", "energy_ratio", "accuracy_delta")
 
 @dataclass(frozen=True)
 class Point:
-    """One configuration: its place in the plan, the values of the swept fields, its key."""
+    """One configuration: its place in the plan, the values of the swept fields, its key, and
+    every override it runs with (the plan's fixed fields, then the swept ones)."""
 
     index: int
     params: tuple[tuple[str, Any], ...]
     key: str
+    sets: tuple[str, ...] = ()
 
-    @property
-    def sets(self) -> list[str]:
-        return [f"{path}={json.dumps(value)}" for path, value in self.params]
+
+def _sets(pairs: Iterable[tuple[str, Any]]) -> list[str]:
+    return [f"{path}={json.dumps(value)}" for path, value in pairs]
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class SweepPlan:
     grid: tuple[tuple[str, tuple[Any, ...]], ...]
     zip: tuple[tuple[str, tuple[Any, ...]], ...] = ()
     source: str = "--grid"
+    fixed: tuple[tuple[str, Any], ...] = ()
 
     @property
     def axes(self) -> list[str]:
@@ -93,6 +96,7 @@ def load_sweep_file(path: Path) -> SweepPlan:
         grid=tuple((k, tuple(v)) for k, v in spec.grid.items()),
         zip=tuple((k, tuple(v)) for k, v in spec.zip.items()),
         source=str(path),
+        fixed=tuple(spec.fixed.items()),
     )
 
 
@@ -143,7 +147,7 @@ WORKLOAD_PATHS = _field_paths(WorkloadSpec)
 _FREE_BELOW = ("array.modes.", "model.layers.", "model.params.", "precision.", "baseline.", "model.input.")
 
 
-def check_axis_path(path: str, where: str) -> None:
+def check_axis_path(path: str, where: str, section: str = "grid") -> None:
     """Raise InputError unless ``path`` names a field of the workload or hardware spec."""
     from accelsim.api import SET_PREFIXES
 
@@ -154,8 +158,8 @@ def check_axis_path(path: str, where: str) -> None:
     if bare in known or any(bare.startswith(p) for p in _FREE_BELOW):
         return
     raise InputError.single(
-        where, f"grid.{path}",
-        f"unknown field path {path!r}{suggest(bare, known)} (sweepable: any field of the workload or hardware spec)",
+        where, f"{section}.{path}",
+        f"unknown field path {path!r}{suggest(bare, known)} (any field of the workload or hardware spec)",
     )
 
 
@@ -168,9 +172,10 @@ def plan_points(plan: SweepPlan) -> list[Point]:
     from accelsim.api import split_sets
 
     problems: list[Problem] = []
-    for path in plan.axes:
+    sections = [("fixed", p) for p, _ in plan.fixed] + [("grid", p) for p, _ in plan.grid] + [("zip", p) for p, _ in plan.zip]
+    for section, path in sections:
         try:
-            check_axis_path(path, plan.source)
+            check_axis_path(path, plan.source, section)
         except InputError as exc:
             problems.extend(exc.problems)
     if problems:
@@ -180,7 +185,7 @@ def plan_points(plan: SweepPlan) -> list[Point]:
     bdata = load_yaml_file(plan.baseline_hw) if plan.baseline_hw else None
     points = []
     for index, params in enumerate(plan.combinations()):
-        sets = [f"{p}={json.dumps(v)}" for p, v in params]
+        sets = _sets(plan.fixed) + _sets(params)
         try:
             routed = split_sets(sets)
             w = spec_load.validate_data("workload", spec_load.apply_sets(wdata, routed["workload"], str(plan.workload)), str(plan.workload))
@@ -199,7 +204,7 @@ def plan_points(plan: SweepPlan) -> list[Point]:
             "baseline_hw": b.model_dump(mode="json") if b is not None else None,
         }
         key = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:20]
-        points.append(Point(index, tuple(params), key))
+        points.append(Point(index, tuple(params), key, tuple(sets)))
     if problems:
         raise InputError(problems)
     return points
@@ -235,7 +240,7 @@ def _task(plan: SweepPlan, point: Point) -> dict[str, Any]:
     return {
         "key": point.key, "index": point.index, "params": [list(p) for p in point.params],
         "workload": str(plan.workload), "hardware": str(plan.hardware),
-        "baseline_hw": str(plan.baseline_hw) if plan.baseline_hw else None, "sets": point.sets,
+        "baseline_hw": str(plan.baseline_hw) if plan.baseline_hw else None, "sets": list(point.sets),
     }
 
 

@@ -396,6 +396,7 @@ class SweepSpec(StrictModel):
     workload: str = Field(description="workload file, relative to the sweep file")
     hardware: str = Field(description="hardware file, relative to the sweep file")
     baseline_hw: str | None = Field(None, description="hardware file of the 16-bit machine (optional)")
+    fixed: dict[str, Any] = Field(default_factory=dict, description="field path -> value for every point")
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="field path -> values (product)")
     zip: dict[str, list[Any]] = Field(default_factory=dict, description="field path -> values (zipped)")
 
