@@ -10,7 +10,7 @@ import pytest
 from accelsim import api
 from accelsim.errors import InputError
 from accelsim.spec import load as spec_load
-from accelsim.spec.models import HardwareSpec, WorkloadSpec
+from accelsim.spec.models import HardwareSpec, SweepSpec, WorkloadSpec
 
 from conftest import HW_TEXT, HWCONFIGS, WORKLOAD_TEXT, WORKLOADS, write
 
@@ -30,9 +30,8 @@ def test_shipped_files_validate(cli):
 def test_round_trip(path: Path):
     """Dumping a validated spec and validating the dump gives the same spec."""
     spec = spec_load.load_spec_file(path)
-    again = spec_load.validate_data(
-        "hardware" if isinstance(spec, HardwareSpec) else "workload", spec.model_dump(mode="json"), "dump"
-    )
+    kind = {HardwareSpec: "hardware", WorkloadSpec: "workload", SweepSpec: "sweep"}[type(spec)]
+    again = spec_load.validate_data(kind, spec.model_dump(mode="json"), "dump")
     assert again == spec
 
 
