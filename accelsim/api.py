@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+from accelsim import energy
 from accelsim.errors import InputError
+from accelsim.hw.tech import TechTable
 from accelsim.hw.machine import Machine
 from accelsim.numerics.policy import PrecisionPolicy
 from accelsim.nn.datasets import load_dataset
@@ -22,7 +24,7 @@ from accelsim.report.files import ReportFolderError, check_replaceable
 from accelsim.report.summary import build_summary
 from accelsim.report.writers import write_run_report
 from accelsim.sim.closed_form import time_step
-from accelsim.sim.result import StepResult
+from accelsim.sim.result import ActionCounts, StepResult
 from accelsim.spec import load as spec_load
 from accelsim.spec.models import HardwareSpec, WorkloadSpec, suggest
 from accelsim.trace import Trace
@@ -112,6 +114,8 @@ class Setup:
     policy: PrecisionPolicy
     baseline_policy: PrecisionPolicy
     network: Network
+    table: TechTable
+    baseline_table: TechTable
     sets: tuple[str, ...] = ()
 
     @property
@@ -154,10 +158,15 @@ def prepare(
     policy = spec_load.resolved_policy(workload.precision, wfile, "precision")
     baseline_policy = spec_load.resolved_policy(workload.baseline, wfile, "baseline")
     network = build_network(workload, wfile, wpath.parent)
+    table = energy.load_table(hardware.technology, hpath)
+    energy.check_table_covers(table, Machine(hardware, str(hpath)))
+    baseline_table = energy.load_table(baseline.technology, bfile)
+    energy.check_table_covers(baseline_table, Machine(baseline, bfile))
     return Setup(
         workload=workload, workload_file=wfile, hardware=hardware, hardware_file=str(hpath),
         baseline_hardware=baseline, baseline_hardware_file=bfile, baseline_source=source,
-        policy=policy, baseline_policy=baseline_policy, network=network, sets=tuple(sets),
+        policy=policy, baseline_policy=baseline_policy, network=network, table=table,
+        baseline_table=baseline_table, sets=tuple(sets),
     )
 
 
@@ -238,8 +247,10 @@ def validate_file(path: Path) -> str:
         for role in ("precision", "baseline"):
             spec_load.resolved_policy(getattr(spec, role), str(path), role)
         build_network(spec, str(path), path.parent)
-    elif isinstance(spec, HardwareSpec) and spec.baseline:
-        load_hardware(resolve_path(path.parent, spec.baseline))
+    elif isinstance(spec, HardwareSpec):
+        energy.check_table_covers(energy.load_table(spec.technology, path), Machine(spec, str(path)))
+        if spec.baseline:
+            load_hardware(resolve_path(path.parent, spec.baseline))
     elif kind == "sweep":
         from accelsim import sweep
 
@@ -253,7 +264,9 @@ def validate_file(path: Path) -> str:
 
 @dataclass(frozen=True)
 class RunTiming:
-    """One precision on one machine: the main step's timing and the totals over the run."""
+    """One precision on one machine: the main step's timing, the totals over the run, and their
+    energy (``energy``: the ``energy_pj``/``energy_breakdown_pj``/``area_mm2`` fields;
+    ``op_energy_pj``: per op of the main step)."""
 
     label: str
     precision: str
@@ -262,17 +275,29 @@ class RunTiming:
     step: StepResult
     steps: int
     cycles: int
+    counts: ActionCounts
+    energy: dict
+    op_energy_pj: tuple[float, ...]
 
     @property
     def time_s(self) -> float:
         return self.cycles / self.machine.clock_hz
 
 
-def time_run(label: str, setup: Setup, plan: StepPlan, policy: PrecisionPolicy, machine: Machine) -> RunTiming:
+def time_run(
+    label: str, setup: Setup, plan: StepPlan, policy: PrecisionPolicy, machine: Machine, table: TechTable,
+) -> RunTiming:
     traces = build_traces(setup.network, setup.workload.phases, plan, policy)
     results = [time_step(t, machine) for t in traces]
-    cycles = sum(r.cycles * t.steps for r, t in zip(results, traces))
-    return RunTiming(label, policy.name, machine, traces[0], results[0], plan.steps, cycles)
+    total = ActionCounts()
+    for r, t in zip(results, traces):
+        total.add(r.counts.scaled(t.steps))
+    energy.check_table_covers(table, machine, total)
+    return RunTiming(
+        label, policy.name, machine, traces[0], results[0], plan.steps, total.cycles, total,
+        energy.energy_summary(total, machine, table),
+        tuple(energy.ops_energy_pj(results[0], machine, table)),
+    )
 
 
 @dataclass
@@ -318,9 +343,11 @@ def run(
     note("sizing the data")
     plan = step_plan(setup.workload, setup.network, *dataset_sizes(setup.workload, setup.network, setup.workload_file))
     note(f"timing {setup.policy.name} on {setup.hardware.name}")
-    policy_run = time_run("policy", setup, plan, setup.policy, setup.machine)
+    policy_run = time_run("policy", setup, plan, setup.policy, setup.machine, setup.table)
     note(f"timing {setup.baseline_policy.name} on {setup.baseline_hardware.name}")
-    baseline_run = time_run("baseline", setup, plan, setup.baseline_policy, setup.baseline_machine)
+    baseline_run = time_run(
+        "baseline", setup, plan, setup.baseline_policy, setup.baseline_machine, setup.baseline_table,
+    )
 
     summary = build_summary(setup, policy_run, baseline_run)
     result = RunResult(summary=summary, policy=policy_run, baseline=baseline_run, setup=setup)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 from accelsim.errors import InputError, Problem
-from accelsim.numerics.formats import FORMATS
+from accelsim.numerics.formats import FORMATS, OPERAND_FORMATS
 
 TRACE_VERSION = 1
 PHASES = ("fwd", "bwd_data", "bwd_weight", "update")
@@ -118,7 +118,11 @@ class RescaleOp:
 
 @dataclass(frozen=True)
 class VectorOp:
-    """An elementwise or reduction op on the vector unit (see :data:`VECTOR_OPS`)."""
+    """An elementwise or reduction op on the vector unit (see :data:`VECTOR_OPS`).
+
+    The op's main input and its output are in ``format``; ``aux_format``, when set, is the width of
+    the other tensors it reads (an activation mask kept as a 4-bit stash, for instance).
+    """
 
     layer: str
     phase: Phase
@@ -126,6 +130,7 @@ class VectorOp:
     op: str
     format: str
     deps: tuple[int, ...] = ()
+    aux_format: str = ""
     kind: Literal["vector"] = field(default="vector", init=False)
 
 
@@ -266,10 +271,14 @@ def validate_op(op: Op, index: int) -> list[tuple[str, str]]:
         value = getattr(op, attr)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1 or value > 1 << 48:
             problems.append((attr, f"must be a positive integer, got {value!r}"))
-    fmts = {"gemm": ("a_format", "b_format", "acc_format", "out_format"), "rescale": ("in_format", "out_format"), "vector": ("format",)}[op.kind]
+    fmts = {"gemm": ("a_format", "b_format", "out_format"), "rescale": ("in_format", "out_format"), "vector": ("format",)}[op.kind]
     for attr in fmts:
-        if getattr(op, attr) not in FORMATS:
-            problems.append((attr, f"unknown format {getattr(op, attr)!r} (allowed: {', '.join(FORMATS)})"))
+        if getattr(op, attr) not in OPERAND_FORMATS:
+            problems.append((attr, f"unknown format {getattr(op, attr)!r} (allowed: {', '.join(OPERAND_FORMATS)})"))
+    if isinstance(op, VectorOp) and op.aux_format and op.aux_format not in OPERAND_FORMATS:
+        problems.append(("aux_format", f"unknown format {op.aux_format!r} (allowed: {', '.join(OPERAND_FORMATS)})"))
+    if isinstance(op, GemmOp) and op.acc_format not in FORMATS:
+        problems.append(("acc_format", f"unknown accumulator format {op.acc_format!r} (allowed: {', '.join(FORMATS)})"))
     if isinstance(op, RescaleOp) and op.reduction not in REDUCTIONS:
         problems.append(("reduction", f"unknown reduction {op.reduction!r} (allowed: {', '.join(REDUCTIONS)})"))
     if isinstance(op, VectorOp) and op.op not in VECTOR_OPS:

@@ -78,7 +78,8 @@ def test_precision_override_fields_are_validated(tmp_path: Path):
         "wl.yaml: precision.tpr: must be a valid boolean, unable to interpret input; got 'maybe'",
         "wl.yaml: precision.gradscal: unknown key 'gradscal'; did you mean 'gradscale'? (allowed: name, "
         "input_data, fwd_weight, fwd_activation, grad_bwd_data, grad_bwd_weight, output, accumulator, "
-        "master_weight, first_layer, last_layer, pointwise_conv, weight_rescale, activation_rescale, "
+        "int_accumulator, master_weight, first_layer, last_layer, pointwise_conv, weight_rescale, "
+        "activation_rescale, "
         "pact_alpha_init, tpr, tpr_weight_phase, gradscale, grad_rounding, underflow, accumulation, "
         "accumulation_chunk)",
     ]

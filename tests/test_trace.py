@@ -149,3 +149,28 @@ def test_bad_trace_lines_are_all_reported():
         "t.jsonl: line 4: not valid JSON: Expecting value",
         "t.jsonl: line 5.kind: unknown op kind 'conv' (allowed: gemm, rescale, vector)",
     ]
+
+
+def test_fused_epilogues_keep_tensors_on_chip(tmp_path):
+    """conv -> relu -> 4-bit rescale: the ReLU and the rescale ride on the conv's output stream,
+    so neither reads DRAM, and only the 4-bit stash is written; the ReLU's backward reads its mask
+    from that 4-bit stash."""
+    from accelsim.hw.machine import Machine
+    from accelsim.sim.closed_form import time_step
+    from accelsim.sim.fusion import plan_residency
+    from accelsim.spec.load import load_hardware
+
+    trace = build_step(_net(tmp_path), PRESETS["int4"])
+    res = plan_residency(trace)
+    # ops 0-2: conv2d0 (fp16 out) -> relu0 -> rescale to uint4 for conv2d1
+    assert res.input_on_chip[:3] == (False, True, True)
+    # the conv's and the ReLU's outputs stay on chip (the ReLU's backward reads the 4-bit stash)
+    assert res.output_on_chip[:3] == (True, True, False)
+    machine = Machine(load_hardware(write(tmp_path / "hw.yaml", HW_TEXT)), "hw.yaml")
+    step = time_step(trace, machine)
+    conv, relu, rescale = step.ops[:3]
+    assert conv.dram_write_bits == 0
+    assert relu.dram_read_bits == 0 and relu.dram_write_bits == 0
+    assert rescale.dram_read_bits == 0 and rescale.dram_write_bits == 16 * 4 * 8 * 8 * 4
+    relu_bwd = next(op for op in trace.ops if isinstance(op, VectorOp) and op.op == "relu_bwd" and op.layer == "relu0")
+    assert relu_bwd.aux_format == "uint4" and 2 in relu_bwd.deps

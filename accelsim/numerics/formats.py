@@ -17,6 +17,9 @@ fp8e4m3       8  IEEE-like, 4 exponent bits (bias 7), 3 mantissa bits, max 448 (
 fp8e5m2       8  IEEE-like, 5 exponent bits (bias 15), 2 mantissa bits, max 57344 (HFP8 backward)
 fp16         16  IEEE 754 half precision (numpy float16)
 fp32         32  IEEE 754 single precision (numpy float32)
+int16        16  integer accumulator of the INT4 datapaths
+int32        32  integer accumulator of the INT4 datapaths (products of 4-bit integer-grid operands
+                 are exact integers, so a wide integer register sums them exactly)
 ========== ===== =================================================================================
 """
 
@@ -81,10 +84,16 @@ FORMATS: dict[str, Format] = {
             "fp32", 32, "float", "IEEE single precision",
             exponent_bits=8, mantissa_bits=23, bias=127, max_value=3.4028234663852886e38,
         ),
+        Format("int16", 16, "int", "16-bit integer accumulator", qmin=-(2**15), qmax=2**15 - 1),
+        Format("int32", 32, "int", "32-bit integer accumulator", qmin=-(2**31), qmax=2**31 - 1),
     )
 }
 
 FORMAT_NAMES: tuple[str, ...] = tuple(FORMATS)
+#: Formats only an accumulator may have (never an operand, a stored tensor or a hardware mode).
+ACCUMULATOR_ONLY: frozenset[str] = frozenset({"int16", "int32"})
+#: Formats of operands and stored tensors.
+OPERAND_FORMATS: tuple[str, ...] = tuple(n for n in FORMAT_NAMES if n not in ACCUMULATOR_ONLY)
 
 
 def get_format(name: str) -> Format:
@@ -105,7 +114,7 @@ def bits_of(name: str) -> int:
 DATAPATHS: dict[str, tuple[str, ...]] = {"int4": ("int4", "uint4"), "fp8": ("fp8e4m3", "fp8e5m2")}
 _DATAPATH_OF = {fmt: path for path, fmts in DATAPATHS.items() for fmt in fmts}
 #: Names a hardware mode may use on each side: a datapath or a format name.
-MODE_OPERANDS: tuple[str, ...] = tuple(dict.fromkeys((*FORMAT_NAMES, *DATAPATHS)))
+MODE_OPERANDS: tuple[str, ...] = tuple(dict.fromkeys((*OPERAND_FORMATS, *DATAPATHS)))
 
 
 def datapath_of(name: str) -> str:

@@ -32,7 +32,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from accelsim.numerics.formats import FORMAT_NAMES, FORMATS
+from accelsim.numerics.formats import FORMATS, OPERAND_FORMATS
 
 #: Presets that may stand in for a layer override (the higher-precision ones).
 OVERRIDE_PRESETS = ("fp32", "fp16", "hfp8")
@@ -67,6 +67,11 @@ class PrecisionPolicy(BaseModel):
     grad_bwd_weight: str = Field(description="format of the gradient read by the weight-gradient GEMM")
     output: str = Field("fp16", description="format GEMM outputs are stored in")
     accumulator: str = Field("fp32", description="format of partial sums in the array")
+    int_accumulator: Literal["int16", "int32"] = Field(
+        "int32",
+        description="partial sums of GEMMs whose two operands are 4-bit integer-grid formats "
+        "(int4, uint4, fp4r4): their products are exact integers, summed in a wide integer register",
+    )
     master_weight: str = Field("fp32", description="format of the master weights and the update")
     first_layer: str | None = Field(None, description="preset whose formats the first GEMM layer uses")
     last_layer: str | None = Field(None, description="preset whose formats the last GEMM layer uses")
@@ -97,8 +102,8 @@ class PrecisionPolicy(BaseModel):
     )
     @classmethod
     def _known_format(cls, value: str) -> str:
-        if value not in FORMATS:
-            raise ValueError(f"unknown format {value!r}; allowed: {', '.join(FORMAT_NAMES)}")
+        if value not in OPERAND_FORMATS:
+            raise ValueError(f"unknown format {value!r}; allowed: {', '.join(OPERAND_FORMATS)}")
         return value
 
     @field_validator("first_layer", "last_layer", "pointwise_conv")
@@ -113,8 +118,9 @@ class PrecisionPolicy(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> "PrecisionPolicy":
         for role in ("output", "accumulator", "master_weight"):
-            if FORMATS[getattr(self, role)].bits < 16:
-                raise ValueError(f"{role} must be at least 16 bits wide, got {getattr(self, role)!r}")
+            fmt = FORMATS[getattr(self, role)]
+            if fmt.bits < 16 or fmt.kind != "float":
+                raise ValueError(f"{role} must be a float format of at least 16 bits, got {getattr(self, role)!r}")
         if self.tpr and self.grad_bwd_data != "fp4r4":
             raise ValueError("tpr (Two-Phase Rounding) needs grad_bwd_data: fp4r4")
         return self
@@ -196,6 +202,19 @@ class LayerFormats:
     accumulator: str
     tpr: bool
     override: str | None = None
+
+
+#: Operand formats on an integer grid (a scale times an integer, or a power of two): their
+#: products can be summed exactly in an integer accumulator.
+INT_GRID_FORMATS = frozenset({"int4", "uint4", "fp4r4"})
+
+
+def accumulator_for(policy: PrecisionPolicy, a_format: str, b_format: str) -> str:
+    """The accumulator a GEMM of these operand formats uses: the policy's integer accumulator when
+    both are integer-grid 4-bit formats (the INT4 engines), else its float accumulator."""
+    if a_format in INT_GRID_FORMATS and b_format in INT_GRID_FORMATS:
+        return policy.int_accumulator
+    return policy.accumulator
 
 
 def layer_formats(

@@ -31,7 +31,13 @@ def comparison_table(summary: dict[str, Any]) -> Table:
         return f"{run['stall_cycles_per_step'] / run['cycles_per_step']:.1%}" if run["cycles_per_step"] else "n/a"
 
     def energy(run: dict[str, Any]) -> str:
-        return "n/a" if run["energy_pj"] is None else f"{run['energy_pj'] / 1e6:.4g} µJ"
+        if run["energy_pj"] is None:
+            return "n/a"
+        joules = run["energy_pj"] * 1e-12
+        for unit, scale in (("J", 1.0), ("mJ", 1e-3), ("µJ", 1e-6), ("nJ", 1e-9)):
+            if joules >= scale:
+                return f"{joules / scale:.4g} {unit}"
+        return f"{run['energy_pj']:.4g} pJ"
 
     def accuracy(run: dict[str, Any]) -> str:
         return "n/a" if run["accuracy"] is None else f"{run['accuracy']:.2%}"

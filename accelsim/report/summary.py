@@ -21,9 +21,8 @@ OPS_COLUMNS = (
 )
 
 
-def run_entry(run: "RunTiming") -> dict[str, Any]:
-    """One ``RUN`` object of ``summary.json``. Energy, area and accuracy stay ``null`` until a
-    model computes them; nothing is invented."""
+def run_entry(run: "RunTiming", accuracy: float | None = None) -> dict[str, Any]:
+    """One ``RUN`` object of ``summary.json`` (accuracy ``null`` when the workload is not trained)."""
     step = run.step
     machine = run.machine
     busy_cycles = sum(r.macs / r.peak_per_cycle for r in step.ops if r.unit == "array")
@@ -33,11 +32,11 @@ def run_entry(run: "RunTiming") -> dict[str, Any]:
         "steps": run.steps,
         "cycles": run.cycles,
         "time_s": run.time_s,
-        "energy_pj": None,
-        "energy_breakdown_pj": None,
-        "area_mm2": None,
+        "energy_pj": run.energy["energy_pj"],
+        "energy_breakdown_pj": run.energy["energy_breakdown_pj"],
+        "area_mm2": run.energy["area_mm2"],
         "utilization": busy_cycles / step.cycles if step.cycles else 0.0,
-        "accuracy": None,
+        "accuracy": accuracy,
         "cycles_per_step": step.cycles,
         "ideal_compute_cycles_per_step": step.ideal_cycles,
         "fill_drain_cycles_per_step": step.fill_drain_cycles,
@@ -52,6 +51,7 @@ def run_entry(run: "RunTiming") -> dict[str, Any]:
 def build_summary(setup: "Setup", policy: "RunTiming", baseline: "RunTiming") -> dict[str, Any]:
     runs = {"policy": run_entry(policy), "baseline": run_entry(baseline)}
     speedup = baseline.time_s / policy.time_s if policy.time_s > 0 else None
+    e_policy, e_base = runs["policy"]["energy_pj"], runs["baseline"]["energy_pj"]
     return {
         "version": SUMMARY_VERSION,
         "workload": setup.workload.name,
@@ -62,16 +62,18 @@ def build_summary(setup: "Setup", policy: "RunTiming", baseline: "RunTiming") ->
         "baseline_precision": setup.baseline_policy.name,
         "phases": setup.workload.phases,
         "trained": False,
+        "technology": setup.hardware.technology,
+        "baseline_technology": setup.baseline_hardware.technology,
         "runs": runs,
         "speedup": speedup,
-        "energy_ratio": None,
+        "energy_ratio": e_base / e_policy if e_policy else None,
         "accuracy_delta": None,
     }
 
 
-def op_rows(label: str, results: tuple[OpResult, ...]) -> list[dict[str, Any]]:
+def op_rows(label: str, results: tuple[OpResult, ...], energies: tuple[float, ...]) -> list[dict[str, Any]]:
     rows = []
-    for r in results:
+    for r, energy_pj in zip(results, energies, strict=True):
         op = r.op
         row = {
             "run": label, "index": r.index, "layer": op.layer, "phase": op.phase, "kind": op.kind,
@@ -81,7 +83,7 @@ def op_rows(label: str, results: tuple[OpResult, ...]) -> list[dict[str, Any]]:
             "compute_cycles": r.compute_cycles, "stall_cycles": r.stall_cycles,
             "total_cycles": r.total_cycles, "start_cycle": r.start_cycle,
             "utilization": round(r.utilization, 6), "dram_read_bits": r.dram_read_bits,
-            "dram_write_bits": r.dram_write_bits, "energy_pj": "",
+            "dram_write_bits": r.dram_write_bits, "energy_pj": energy_pj,
         }
         if isinstance(op, GemmOp):
             row.update(op="matmul", m=op.m, n=op.n, k=op.k, count=op.count, elements=op.elements,

@@ -90,7 +90,8 @@ def write_run_report(out_dir: Path, result: "RunResult") -> list[str]:
         "summary.json": dumps_json(result.summary),
         "ops.csv": dumps_csv(
             OPS_COLUMNS,
-            op_rows("policy", result.policy.step.ops) + op_rows("baseline", result.baseline.step.ops),
+            op_rows("policy", result.policy.step.ops, result.policy.op_energy_pj)
+            + op_rows("baseline", result.baseline.step.ops, result.baseline.op_energy_pj),
         ),
         "layers.csv": dumps_csv(LAYERS_COLUMNS, layer_rows(result)),
     }

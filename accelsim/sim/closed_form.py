@@ -6,7 +6,8 @@
 Per op, ``total_cycles = max(compute_cycles, DRAM cycles)``: compute from SCALE-Sim's fold
 formulas (:mod:`accelsim.sim.fold`) for GEMMs and lane throughput for the rescale and vector units;
 DRAM cycles from the op's bits (each operand read once, the result written once, at its own bit
-width) over the DRAM bandwidth. Ops do not overlap.
+width, less what stays on chip between fused ops: :mod:`accelsim.sim.fusion`) over the DRAM
+bandwidth. Ops do not overlap.
 """
 
 from __future__ import annotations
@@ -17,20 +18,30 @@ from dataclasses import replace
 from accelsim.hw.machine import Machine
 from accelsim.numerics.formats import bits_of
 from accelsim.sim.fold import FoldPlan, plan_gemm, sram_accesses
+from accelsim.sim.fusion import plan_residency
 from accelsim.sim.result import ActionCounts, OpResult, StepResult
 from accelsim.trace import VECTOR_OPS, GemmOp, Op, RescaleOp, Trace, VectorOp
 
 
-def op_dram_bits(op: Op) -> tuple[int, int]:
-    """Bits read and written by ``op`` if every operand crosses DRAM exactly once."""
+def op_dram_bits(op: Op, input_on_chip: bool = False, output_on_chip: bool = False) -> tuple[int, int]:
+    """Bits read and written by ``op``: every operand crosses DRAM once at its own width, except a
+    main input that arrives on chip from its producer and an output that stays on chip for a
+    fused consumer (:mod:`accelsim.sim.fusion`)."""
     if isinstance(op, GemmOp):
         read = op.a_tensor_elements * bits_of(op.a_format) + op.b_tensor_elements * bits_of(op.b_format)
-        return read, op.elements * bits_of(op.out_format)
-    if isinstance(op, RescaleOp):
-        return op.elements * bits_of(op.in_format), op.elements * bits_of(op.out_format) * op.copies
-    reads, writes, _ = VECTOR_OPS[op.op]
-    bits = bits_of(op.format)
-    return op.elements * bits * reads, op.elements * bits * writes
+        write = op.elements * bits_of(op.out_format)
+    elif isinstance(op, RescaleOp):
+        read = op.elements * bits_of(op.in_format)
+        write = op.elements * bits_of(op.out_format) * op.copies
+    else:
+        reads, writes, _ = VECTOR_OPS[op.op]
+        bits = bits_of(op.format)
+        aux_bits = bits_of(op.aux_format) if op.aux_format else bits
+        main = 0 if input_on_chip else op.elements * bits  # the main input may arrive on chip
+        read = main + op.elements * aux_bits * (reads - 1)
+        write = op.elements * bits * writes
+        input_on_chip = False
+    return (0 if input_on_chip else read), (0 if output_on_chip else write)
 
 
 def rescale_passes(op: RescaleOp) -> int:
@@ -38,14 +49,15 @@ def rescale_passes(op: RescaleOp) -> int:
     return op.copies + (0 if op.reduction == "none" else 1)
 
 
-def op_counts(op: Op, machine: Machine, mode_name: str, plan: FoldPlan | None) -> ActionCounts:
+def op_counts(
+    op: Op, machine: Machine, mode_name: str, plan: FoldPlan | None, read_bits: int, write_bits: int,
+) -> ActionCounts:
     """Action counts of one op: its own work, its SRAM accesses and the DRAM traffic of v0.
 
     DRAM reads land in the buffer of their operand (A and vector/rescale inputs: ``ifmap``;
     B: ``filter``) and DRAM writes leave from ``ofmap``, so each DRAM bit is also an SRAM bit.
     """
     counts = ActionCounts()
-    read_bits, write_bits = op_dram_bits(op)
     counts.dram_read_bits, counts.dram_write_bits = read_bits, write_bits
     counts.sram_read_bits["ofmap"] += write_bits
     if isinstance(op, GemmOp):
@@ -75,8 +87,8 @@ def op_counts(op: Op, machine: Machine, mode_name: str, plan: FoldPlan | None) -
     return counts
 
 
-def time_op(op: Op, index: int, machine: Machine) -> OpResult:
-    read_bits, write_bits = op_dram_bits(op)
+def time_op(op: Op, index: int, machine: Machine, input_on_chip: bool = False, output_on_chip: bool = False) -> OpResult:
+    read_bits, write_bits = op_dram_bits(op, input_on_chip, output_on_chip)
     plan = None
     dram_cycles = math.ceil((read_bits + write_bits) / machine.dram_bits_per_cycle)
     if isinstance(op, GemmOp):
@@ -103,7 +115,7 @@ def time_op(op: Op, index: int, machine: Machine) -> OpResult:
         compute = ideal + fill_drain
         unit, mode_name, capacity = "vector", "", lanes
     total = max(compute, dram_cycles)
-    counts = op_counts(op, machine, mode_name, plan)
+    counts = op_counts(op, machine, mode_name, plan, read_bits, write_bits)
     counts.cycles = total
     return OpResult(
         index=index, op=op, unit=unit, mode=mode_name,
@@ -120,8 +132,9 @@ def time_step(trace: Trace, machine: Machine) -> StepResult:
     results = []
     counts = ActionCounts()
     start = 0
+    residency = plan_residency(trace)
     for index, op in enumerate(trace.ops):
-        r = time_op(op, index, machine)
+        r = time_op(op, index, machine, residency.input_on_chip[index], residency.output_on_chip[index])
         results.append(replace(r, start_cycle=start))
         counts.add(r.counts)
         start += r.total_cycles

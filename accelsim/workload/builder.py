@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accelsim.numerics.formats import FORMATS
-from accelsim.numerics.policy import LayerFormats, PrecisionPolicy, layer_formats
+from accelsim.numerics.policy import LayerFormats, PrecisionPolicy, accumulator_for, layer_formats
 from accelsim.trace import GemmOp, Op, RescaleOp, Trace, VectorOp
 from accelsim.workload.graph import Layer, Network
 
@@ -64,6 +64,14 @@ class _Builder:
         self.formats: dict[str, LayerFormats] = {}
         #: op that produced each GEMM layer's (quantized) input: what the backward pass re-reads
         self.stash: dict[str, int | None] = {}
+        #: forward op of each vector layer, and of the tensor it read
+        self.fwd_op: dict[str, int] = {}
+        self.fwd_input: dict[str, int | None] = {}
+        #: a 4-bit stash that also carries an activation's backward mask (PACT: 0 < q < max)
+        self.mask_stash: dict[str, int] = {}
+
+    def acc(self, a_format: str, b_format: str) -> str:
+        return accumulator_for(self.policy, a_format, b_format)
 
     def emit(self, op: Op) -> int:
         self.ops.append(op)
@@ -102,10 +110,15 @@ class _Builder:
         else:
             reduction = "none" if self.policy.activation_rescale == "pact" else "max"
             tensor = "activation"
-        return self.emit(RescaleOp(
+        idx = self.emit(RescaleOp(
             layer.name, "fwd", elements, src.format if src.producer is not None else "fp16", fmt,
             reduction, 1, tensor, _deps(src.producer),
         ))
+        if src.producer is not None:
+            producer = self.ops[src.producer]
+            if isinstance(producer, VectorOp) and producer.op in ("relu", "relu6"):
+                self.mask_stash.setdefault(producer.layer, idx)
+        return idx
 
     def _forward_gemm(self, layer: Layer, srcs: list[_Tensor]) -> _Tensor:
         fmts = self._formats(layer, srcs)
@@ -132,7 +145,7 @@ class _Builder:
                 )))
             b_format = fmts.weight
         idx = self.emit(GemmOp(
-            layer.name, "fwd", m, n, k, fmts.activation, b_format, fmts.accumulator, fmts.output,
+            layer.name, "fwd", m, n, k, fmts.activation, b_format, self.acc(fmts.activation, b_format), fmts.output,
             count, a_elements=_im2col_elements(layer, self.batch), deps=tuple(sorted(set(deps))),
         ))
         return _Tensor(idx, fmts.output, False)
@@ -144,6 +157,8 @@ class _Builder:
         fmt = src.format if FORMATS[src.format].bits >= 16 else self.policy.output
         deps = tuple(sorted({s.producer for s in srcs if s.producer is not None}))
         idx = self.emit(VectorOp(layer.name, "fwd", layer.out_elements(self.batch), VECTOR_OP_NAME[layer.type], fmt, deps))
+        self.fwd_op[layer.name] = idx
+        self.fwd_input[layer.name] = src.producer
         if layer.type in NONNEG_LAYERS:
             nonneg = True
         elif layer.type in SIGN_PRESERVING:
@@ -217,23 +232,26 @@ class _Builder:
             b_name = srcs[1] if len(srcs) > 1 else srcs[0]
             da = self.emit(GemmOp(
                 layer.name, "bwd_data", m, k, n, fmts.grad_bwd_data, fmts.activation,
-                fmts.accumulator, fmts.output, count, deps=_deps(g_data, out[b_name].producer),
+                self.acc(fmts.grad_bwd_data, fmts.activation), fmts.output, count,
+                deps=_deps(g_data, out[b_name].producer),
             ))
             db = self.emit(GemmOp(
                 layer.name, "bwd_data", k, n, m, fmts.activation, fmts.grad_bwd_data,
-                fmts.accumulator, fmts.output, count, deps=_deps(g_data, out[a_name].producer),
+                self.acc(fmts.activation, fmts.grad_bwd_data), fmts.output, count,
+                deps=_deps(g_data, out[a_name].producer),
             ))
             return [(a_name, da), (b_name, db)], None
         unique_x = _im2col_elements(layer, self.batch)
         wgrad = self.emit(GemmOp(
             layer.name, "bwd_weight", k, n, m, fmts.activation, fmts.grad_bwd_weight,
-            fmts.accumulator, self.policy.master_weight, count, a_elements=unique_x,
+            self.acc(fmts.activation, fmts.grad_bwd_weight), self.policy.master_weight, count, a_elements=unique_x,
             deps=_deps(g_weight, self.stash[layer.name]),
         ))
         if not reads_input:
             dx = self.emit(GemmOp(
-                layer.name, "bwd_data", m, k, n, fmts.grad_bwd_data, fmts.weight, fmts.accumulator,
-                fmts.output, count, out_elements=unique_x, deps=_deps(g_data),
+                layer.name, "bwd_data", m, k, n, fmts.grad_bwd_data, fmts.weight,
+                self.acc(fmts.grad_bwd_data, fmts.weight), fmts.output, count, out_elements=unique_x,
+                deps=_deps(g_data),
             ))
             results.append((srcs[0], dx))
         return results, wgrad
@@ -245,11 +263,31 @@ class _Builder:
             return [(name, grad) for name in srcs]
         if all(name is None for name in srcs):
             return []
+        saved = self._saved_tensor(layer)
+        saved_format = self._format_of(saved) if saved is not None else ""
         idx = self.emit(VectorOp(
             layer.name, "bwd_data", layer.in_elements(self.batch), VECTOR_OP_NAME[layer.type] + "_bwd",
-            self.policy.output, (grad,),
+            self.policy.output, _deps(grad, saved),
+            aux_format=saved_format if saved_format != self.policy.output else "",
         ))
         return [(srcs[0], idx)]
+
+    def _format_of(self, index: int) -> str:
+        """Format of the tensor op ``index`` produced."""
+        op = self.ops[index]
+        return op.format if isinstance(op, VectorOp) else op.out_format
+
+    def _saved_tensor(self, layer: Layer) -> int | None:
+        """The forward tensor a vector layer's backward re-reads: the activation's output (its
+        mask; for a PACT-quantized activation the 4-bit stash carries it), the normalization's
+        input, the pooling's output (argmax); average pooling needs none."""
+        if layer.type in ("relu", "relu6"):
+            return self.mask_stash.get(layer.name, self.fwd_op[layer.name])
+        if layer.type in ("batchnorm", "layernorm", "gelu"):
+            return self.fwd_input[layer.name]
+        if layer.type in ("maxpool", "softmax"):
+            return self.fwd_op[layer.name]
+        return None
 
 
 def _a_elements(layer: Layer, batch: int) -> int:
