@@ -38,9 +38,12 @@ def test_run_shipped_workload(name, cli, tmp_path):
     assert code == 0, err
     assert "speedup" in stdout and f"report: {out}" in stdout
     assert sorted(p.name for p in out.iterdir()) == [
-        ".accelsim-report", "config.resolved.yaml", "layers.csv", "ops.csv", "plots", "summary.json",
+        ".accelsim-report", "config.resolved.yaml", "layers.csv", "ops.csv", "plots", "report.md", "summary.json",
     ]
-    assert {"roofline.png", "speedup_by_layer.png"} <= {p.name for p in (out / "plots").iterdir()}
+    plots = {p.name for p in (out / "plots").iterdir()}
+    assert {"roofline.png", "speedup_by_layer.png", "energy_breakdown.png"} <= plots
+    report = (out / "report.md").read_text()
+    assert all(f"](plots/{name})" in report for name in plots)  # every plot is in the report
     summary = json.loads((out / "summary.json").read_text())
     assert SUMMARY_KEYS <= set(summary)
     for label in ("policy", "baseline"):

@@ -89,7 +89,7 @@ def test_precision_override_applies(tmp_path: Path):
     path = write(tmp_path / "wl.yaml", WORKLOAD_TEXT.replace("precision: int4", "precision: {preset: int4, tpr: false}"))
     spec = spec_load.load_workload(path)
     policy = spec_load.resolved_policy(spec.precision, str(path), "precision")
-    assert policy.tpr is False and policy.fwd_weight == "int4" and policy.name == "int4+custom"
+    assert policy.tpr is False and policy.fwd_weight == "int4" and policy.name == "int4[tpr=false]"
 
 
 def test_mode_names_are_checked(tmp_path: Path):

@@ -185,9 +185,15 @@ def resolve_policy(value: str | dict) -> PrecisionPolicy:
     base = PRESETS[fields.pop("preset")]
     merged = base.model_dump()
     merged.update(fields)
-    if fields:
-        merged["name"] = fields.get("name", base.name + "+custom")
+    if fields and "name" not in fields:
+        merged["name"] = base.name + "[" + ", ".join(f"{k}={_short(v)}" for k, v in fields.items()) + "]"
     return PrecisionPolicy.model_validate(merged)
+
+
+def _short(value: object) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in value.items()) + "}"
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ def plot_folder(folder: Path) -> list[str]:
 
         return plot_sweep(folder)
     if (folder / "summary.json").is_file():
-        from accelsim.report.run_plots import plot_run
+        from accelsim.report.writers import finish_run_folder
 
-        return plot_run(folder)
+        return finish_run_folder(folder)
     raise InputError.single(str(folder), "", "neither a run folder (summary.json) nor a sweep folder (results.csv)")

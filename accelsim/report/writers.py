@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import yaml
 
-from accelsim.report.files import publish_folder, staging_folder
+from accelsim.report.files import atomic_write_text, publish_folder, staging_folder
+from accelsim.report.markdown import render_report
 from accelsim.report.run_plots import plot_run
 from accelsim.report.summary import OPS_COLUMNS, op_rows
 
@@ -83,6 +84,17 @@ def layer_rows(result: "RunResult") -> list[dict[str, Any]]:
     return rows
 
 
+def finish_run_folder(folder: Path) -> list[str]:
+    """Draw every plot of a run folder and write its ``report.md``, from the folder's files alone."""
+    plots = plot_run(folder)
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    config = yaml.safe_load((folder / "config.resolved.yaml").read_text(encoding="utf-8"))
+    with open(folder / "layers.csv", newline="", encoding="utf-8") as fh:
+        layers = list(csv.DictReader(fh))
+    atomic_write_text(folder / "report.md", render_report(summary, config, layers, plots))
+    return plots
+
+
 def write_run_report(out_dir: Path, result: "RunResult") -> list[str]:
     """Write the run folder atomically; return the names of the files written."""
     files = {
@@ -99,9 +111,9 @@ def write_run_report(out_dir: Path, result: "RunResult") -> list[str]:
     try:
         for name, text in files.items():
             (staging / name).write_text(text, encoding="utf-8")
-        plots = plot_run(staging)
+        plots = finish_run_folder(staging)
         publish_folder(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return list(files) + [f"plots/{name}" for name in plots]
+    return list(files) + ["report.md"] + [f"plots/{name}" for name in plots]

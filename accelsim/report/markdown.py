@@ -1,0 +1,110 @@
+"""``report.md``: what was simulated, the headline comparison, the per-layer table and every plot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Per-layer rows shown in report.md (the full table is layers.csv).
+MAX_LAYER_ROWS = 40
+
+
+def _si(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    for prefix, scale in (("", 1.0), ("m", 1e-3), ("µ", 1e-6), ("n", 1e-9), ("p", 1e-12)):
+        if abs(value) >= scale:
+            return f"{value / scale:.4g} {prefix}{unit}"
+    return f"{value:.4g} {unit}"
+
+
+def _ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3g}x"
+
+
+def render_report(
+    summary: dict[str, Any], config: dict[str, Any], layers: list[dict[str, Any]], plots: list[str],
+) -> str:
+    """The Markdown text of ``report.md``."""
+    p, b = summary["runs"]["policy"], summary["runs"]["baseline"]
+    hw, bhw = config["hardware"], config["baseline_hardware"]
+    wl = config["workload"]
+    lines = [
+        f"# {summary['workload']}: {summary['precision']} vs {summary['baseline_precision']}",
+        "",
+        "## What was simulated",
+        "",
+        f"* **Workload** `{wl['name']}` ({config['workload_file']}): {wl['phases']}, batch "
+        f"{wl['data']['batch_size']}, {p['steps']:,} step{'s' if p['steps'] != 1 else ''}"
+        + (f", trained on `{wl['data']['dataset']}`" if summary.get("trained") else " (timed, not trained)") + ".",
+        f"* **4-bit machine** `{hw['name']}` ({config['hardware_file']}): {hw['array']['rows']}x{hw['array']['cols']} "
+        f"{hw['array']['dataflow']} array at {hw['clock_ghz']} GHz, modes "
+        + ", ".join(f"{m} ({r} MAC/PE/cycle)" for m, r in hw["array"]["modes"].items())
+        + f"; DRAM {hw['dram']['bandwidth_gbps']} Gbit/s; technology {hw['technology']}.",
+        f"* **Baseline machine** `{bhw['name']}`: {summary['baseline_hardware_source']}.",
+        f"* **Precisions**: policy `{config['precision']['name']}` (weights {config['precision']['fwd_weight']}, "
+        f"activations {config['precision']['fwd_activation']}, gradients {config['precision']['grad_bwd_data']}"
+        f"{', Two-Phase Rounding' if config['precision']['tpr'] else ''}), baseline "
+        f"`{config['baseline_precision']['name']}`.",
+        f"* **Timing model**: {p['timing_model']}.",
+        "",
+        "## Headline",
+        "",
+        "| | policy | baseline | vs baseline |",
+        "|---|---:|---:|---:|",
+        f"| precision on machine | {p['precision']} on {p['hardware']} | {b['precision']} on {b['hardware']} | |",
+        f"| time | {_si(p['time_s'], 's')} | {_si(b['time_s'], 's')} | speedup **{_ratio(summary['speedup'])}** |",
+        f"| cycles | {p['cycles']:,} | {b['cycles']:,} | |",
+        f"| energy | {_si(p['energy_pj'] and p['energy_pj'] * 1e-12, 'J')} | "
+        f"{_si(b['energy_pj'] and b['energy_pj'] * 1e-12, 'J')} | energy ratio **{_ratio(summary['energy_ratio'])}** |",
+        f"| accuracy | {_pct(p['accuracy'])} | {_pct(b['accuracy'])} | "
+        f"delta **{_delta(summary['accuracy_delta'])}** |",
+        f"| area | {_mm2(p['area_mm2'])} | {_mm2(b['area_mm2'])} | |",
+        f"| array utilization | {p['utilization']:.1%} | {b['utilization']:.1%} | |",
+        f"| memory stall per step | {_share(p)} | {_share(b)} | |",
+        "",
+    ]
+    if p.get("energy_breakdown_pj") and b.get("energy_breakdown_pj"):
+        lines += ["### Energy by component", "", "| component | policy | baseline |", "|---|---:|---:|"]
+        for comp in p["energy_breakdown_pj"]:
+            lines.append(
+                f"| {comp} | {_si(p['energy_breakdown_pj'][comp] * 1e-12, 'J')} | "
+                f"{_si(b['energy_breakdown_pj'][comp] * 1e-12, 'J')} |"
+            )
+        lines.append("")
+    ranked = sorted(layers, key=lambda r: -int(r["baseline_cycles"] or 0))[:MAX_LAYER_ROWS]
+    lines += [
+        "## Per layer and phase",
+        "",
+        f"The {len(ranked)} costliest of {len(layers)} (layer, phase) pairs by baseline cycles; "
+        "all of them are in `layers.csv`, every op in `ops.csv`.",
+        "",
+        "| layer | phase | policy cycles | baseline cycles | speedup |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for r in ranked:
+        speedup = r["speedup"]
+        lines.append(
+            f"| {r['layer']} | {r['phase']} | {int(r['policy_cycles']):,} | {int(r['baseline_cycles']):,} | "
+            f"{float(speedup):.3g}x |" if speedup not in ("", None) else
+            f"| {r['layer']} | {r['phase']} | {int(r['policy_cycles']):,} | {int(r['baseline_cycles']):,} | n/a |"
+        )
+    lines += ["", "## Plots", ""]
+    for name in plots:
+        lines += [f"### {name.removesuffix('.png').replace('_', ' ')}", "", f"![{name}](plots/{name})", ""]
+    return "\n".join(lines)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2%}"
+
+
+def _delta(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:+.2f} pt"
+
+
+def _mm2(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3g} mm²"
+
+
+def _share(run: dict[str, Any]) -> str:
+    return f"{run['stall_cycles_per_step'] / run['cycles_per_step']:.1%}" if run["cycles_per_step"] else "n/a"
