@@ -67,22 +67,36 @@ def _save(fig: Figure, path: Path) -> bool:
     return True
 
 
+#: Layers shown in speedup_by_layer.png (the costliest by baseline cycles; all are in layers.csv).
+MAX_LAYERS_PLOTTED = 40
+PHASES = ("fwd", "bwd_data", "bwd_weight")
+
+
 def _speedup_by_layer(layers: list[dict[str, str]], summary: dict, path: Path) -> bool:
-    rows = [r for r in layers if r["speedup"] not in ("", None)]
+    """Speedup per GEMM layer, one bar per phase, for the costliest layers."""
+    rows = [r for r in layers if r["speedup"] not in ("", None) and int(r["policy_macs"] or 0) > 0]
     if not rows:
         return False
-    labels = [f"{r['layer']} {r['phase']}" for r in rows]
-    values = [float(r["speedup"]) for r in rows]
-    height = max(3.0, 0.16 * len(rows) + 1.2)
-    fig = Figure(figsize=(7.5, min(height, 60.0)), constrained_layout=True)
+    cost: dict[str, int] = {}
+    for r in rows:
+        cost[r["layer"]] = cost.get(r["layer"], 0) + int(r["baseline_cycles"])
+    names = sorted(cost, key=lambda n: -cost[n])[:MAX_LAYERS_PLOTTED]
+    names = [n for n in dict.fromkeys(r["layer"] for r in rows) if n in names]  # network order
+    by_key = {(r["layer"], r["phase"]): float(r["speedup"]) for r in rows}
+    fig = Figure(figsize=(7.5, max(3.0, 0.28 * len(names) + 1.4)), constrained_layout=True)
     ax = fig.subplots()
-    colors = ["tab:green" if v >= 1 else "tab:red" for v in values]
-    ax.barh(range(len(values)), values, color=colors)
+    width = 0.8 / len(PHASES)
+    for p_i, phase in enumerate(PHASES):
+        ys = [i + (p_i - 1) * width for i, n in enumerate(names) if (n, phase) in by_key]
+        xs = [by_key[(n, phase)] for n in names if (n, phase) in by_key]
+        ax.barh(ys, xs, height=width, label=phase)
     ax.axvline(1.0, color="black", linewidth=0.8)
-    ax.set_yticks(range(len(values)), labels, fontsize=6 if len(rows) > 40 else 8)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("speedup vs baseline (baseline cycles / policy cycles)")
-    ax.set_title(f"{summary['workload']}: per layer and phase, {summary['precision']} vs {summary['baseline_precision']}")
+    shown = f"the {len(names)} costliest GEMM layers" if len(cost) > len(names) else "GEMM layers"
+    ax.set_title(f"{summary['workload']}: {shown}, {summary['precision']} vs {summary['baseline_precision']}", fontsize=9)
+    ax.legend(fontsize=7)
     return _save(fig, path)
 
 
