@@ -19,7 +19,8 @@ from accelsim.errors import InputError
 from accelsim.hw.tech import TechTable
 from accelsim.hw.machine import Machine
 from accelsim.numerics.policy import PrecisionPolicy
-from accelsim.nn.datasets import load_dataset
+from accelsim.nn.datasets import Dataset, load_dataset
+from accelsim.nn.train import TrainResult, train_cached
 from accelsim.report.files import ReportFolderError, check_replaceable
 from accelsim.report.summary import build_summary
 from accelsim.report.writers import write_run_report
@@ -39,7 +40,8 @@ _WORKLOAD_KEYS = set(WorkloadSpec.model_fields)
 _HARDWARE_KEYS = set(HardwareSpec.model_fields)
 SET_PREFIXES = {"workload": "workload", "hw": "hardware", "hardware": "hardware", "baseline_hw": "baseline_hw"}
 
-Progress = Callable[[str], None]
+#: progress(message, done, total): what is running now and, for long work, how far it is.
+Progress = Callable[[str, "int | None", "int | None"], None]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -211,12 +213,23 @@ def build_traces(network: Network, phases: str, plan: StepPlan, policy: Precisio
     return traces
 
 
+def load_data(spec: WorkloadSpec, network: Network, file: str) -> Dataset | None:
+    """The workload's dataset, split and shaped for the network (``None`` for analytic workloads)."""
+    if spec.data.dataset is None:
+        return None
+    data = load_dataset(spec.data, network.input_shape, Path(file).parent, file)
+    out = network.layers[-1].out_shape[-1]
+    if spec.phases == "training" and out != data.classes:
+        raise InputError.single(
+            file, "model", f"the last layer has {out} outputs but dataset {data.name!r} has {data.classes} classes",
+        )
+    return data
+
+
 def dataset_sizes(spec: WorkloadSpec, network: Network, file: str) -> tuple[int | None, int | None]:
     """Training and test set sizes of a workload with data (``(None, None)`` for analytic ones)."""
-    if spec.data.dataset is None:
-        return None, None
-    ds = load_dataset(spec.data, network.input_shape, Path(file).parent, file)
-    return ds.n_train, ds.n_test
+    data = load_data(spec, network, file)
+    return (None, None) if data is None else (data.n_train, data.n_test)
 
 
 def trace_workload(path: str | Path, *, sets: Sequence[str] = (), baseline: bool = False) -> Trace:
@@ -302,14 +315,37 @@ def time_run(
 
 @dataclass
 class RunResult:
-    """The outcome of :func:`run`: the summary (``summary.json``), both timings, the report folder."""
+    """The outcome of :func:`run`: the summary (``summary.json``), both timings, both trainings
+    (when the workload is trained), the report folder."""
 
     summary: dict
     policy: RunTiming
     baseline: RunTiming
     setup: Setup
+    training: dict[str, TrainResult] | None = None
+    data: Dataset | None = None
+    cached: tuple[str, ...] = ()
     out_dir: Path | None = None
     files: list[str] = field(default_factory=list)
+
+
+def train_both(
+    setup: Setup, data: Dataset, cache_dir: Path | None, progress: Progress | None = None,
+) -> tuple[dict[str, TrainResult], tuple[str, ...]]:
+    """Train the workload in the policy and the baseline precision (or take both from the cache)."""
+    results: dict[str, TrainResult] = {}
+    cached: list[str] = []
+    for label, policy in (("policy", setup.policy), ("baseline", setup.baseline_policy)):
+        message = f"training {policy.name}"
+        report = (lambda done, total, m=message: progress(m, done, total)) if progress else None
+        result, hit = train_cached(
+            setup.network, data, policy, setup.workload.training, setup.workload.data.seed, cache_dir,
+            progress=report,
+        )
+        results[label] = result
+        if hit:
+            cached.append(label)
+    return results, tuple(cached)
 
 
 def default_out_dir(setup: Setup, reports_dir: Path = Path("reports")) -> Path:
@@ -326,13 +362,20 @@ def run(
     reports_dir: str | Path = "reports",
     write: bool = True,
     progress: Progress | None = None,
+    cache_dir: str | Path | None = "default",
 ) -> RunResult:
-    """Simulate the workload in its 4-bit policy and its baseline precision and compare them.
+    """Simulate the workload in its 4-bit policy and its baseline precision and compare them;
+    train it in both precisions when it has a dataset.
 
     Nothing is written until every input has been validated and every number computed; the report
-    folder then appears in one rename.
+    folder then appears in one rename. Trainings are cached in ``cache_dir`` (default
+    ``<reports_dir>/.cache/training``; ``None`` disables the cache) by a hash of everything they
+    depend on, so re-runs and sweeps over hardware never retrain.
     """
-    note = progress or (lambda _msg: None)
+    def note(message: str, done: int | None = None, total: int | None = None) -> None:
+        if progress is not None:
+            progress(message, done, total)
+
     setup = prepare(workload_path, hardware_path, baseline_hw=baseline_hw, sets=sets)
     out_dir = Path(out) if out is not None else default_out_dir(setup, Path(reports_dir))
     if write:
@@ -340,8 +383,10 @@ def run(
             check_replaceable(out_dir)
         except ReportFolderError as exc:
             raise InputError.single(str(out_dir), "--out", str(exc)) from None
-    note("sizing the data")
-    plan = step_plan(setup.workload, setup.network, *dataset_sizes(setup.workload, setup.network, setup.workload_file))
+    note("loading the data")
+    data = load_data(setup.workload, setup.network, setup.workload_file)
+    sizes = (None, None) if data is None else (data.n_train, data.n_test)
+    plan = step_plan(setup.workload, setup.network, *sizes)
     note(f"timing {setup.policy.name} on {setup.hardware.name}")
     policy_run = time_run("policy", setup, plan, setup.policy, setup.machine, setup.table)
     note(f"timing {setup.baseline_policy.name} on {setup.baseline_hardware.name}")
@@ -349,8 +394,16 @@ def run(
         "baseline", setup, plan, setup.baseline_policy, setup.baseline_machine, setup.baseline_table,
     )
 
-    summary = build_summary(setup, policy_run, baseline_run)
-    result = RunResult(summary=summary, policy=policy_run, baseline=baseline_run, setup=setup)
+    training, cached = None, ()
+    if data is not None and setup.workload.phases == "training":
+        cache = Path(reports_dir) / ".cache" / "training" if cache_dir == "default" else (
+            Path(cache_dir) if cache_dir is not None else None)
+        training, cached = train_both(setup, data, cache, note)
+    summary = build_summary(setup, policy_run, baseline_run, training)
+    result = RunResult(
+        summary=summary, policy=policy_run, baseline=baseline_run, setup=setup, training=training,
+        data=data, cached=cached,
+    )
     if write:
         note(f"writing {out_dir}")
         result.files = write_run_report(out_dir, result)

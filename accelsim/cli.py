@@ -6,15 +6,22 @@ traceback); 3 a sweep finished but some of its points failed; 1 an internal erro
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
-from typing import Sequence
+import os
 
-from rich.console import Console
+# Small GEMMs (the emulated training) run several times faster on one BLAS thread than on two
+# contending ones, and sweeps already use one process per core: one thread per process, unless
+# the user says otherwise. Set before numpy is imported.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from accelsim import __version__
-from accelsim.errors import InputError
+import argparse  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Sequence  # noqa: E402
+
+from rich.console import Console  # noqa: E402
+
+from accelsim import __version__  # noqa: E402
+from accelsim.errors import InputError  # noqa: E402
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -36,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("hardware", help="hardware YAML")
     p.add_argument("--out", metavar="DIR", help="report folder (default: reports/<workload>-<hardware>)")
     p.add_argument("--baseline-hw", metavar="HW", help="hardware YAML of the 16-bit machine to compare with")
+    p.add_argument("--retrain", action="store_true", help="train again instead of using cached trainings")
     _add_set(p)
 
     p = sub.add_parser(
@@ -107,15 +115,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from accelsim import api
     from accelsim.report.console import comparison_table
 
-    with err.status("preparing", spinner="dots") as status:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("preparing", total=None)
+
+        def progress(message: str, done: int | None, total: int | None) -> None:
+            bar.update(task, description=message, completed=done or 0, total=total)
+
         result = api.run(
             args.workload, args.hardware, out=args.out, baseline_hw=args.baseline_hw, sets=args.set,
-            progress=lambda msg: status.update(msg),
+            progress=progress, cache_dir=None if args.retrain else "default",
         )
     out.print(comparison_table(result.summary))
+    if result.cached:
+        out.print(
+            f"training of {' and '.join(result.cached)} taken from the cache (reports/.cache; --retrain to redo)",
+            markup=False, highlight=False, soft_wrap=True,
+        )
     out.print(f"baseline machine: {result.summary['baseline_hardware_source']}", markup=False, highlight=False, soft_wrap=True)
     out.print(f"report: {result.out_dir}", markup=False, highlight=False, soft_wrap=True)
     return EXIT_OK

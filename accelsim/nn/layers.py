@@ -99,12 +99,28 @@ class GemmHook(Protocol):
         """``x.T @ dy`` → ``dw[k,n]`` with ``x`` as recorded in ``stash``."""
         ...
 
+    def prepare_input(self, layer: str, x: np.ndarray, training: bool) -> np.ndarray:
+        """The layer's input tensor as its GEMM will read it (e.g. requantized to 4 bits), called
+        on the tensor itself, before im2col."""
+        ...
+
+    def input_grad(self, layer: str, dx: np.ndarray) -> np.ndarray:
+        """The gradient with respect to the layer's input, after :meth:`prepare_input`'s own
+        backward (e.g. PACT's clip) is applied."""
+        ...
+
 
 class Float32Hook:
     """Plain products in the operands' dtype (float32 in training, float64 in gradient checks).
 
-    The stash is ``x`` itself.
+    The stash is ``x`` itself; inputs and their gradients pass through unchanged.
     """
+
+    def prepare_input(self, layer: str, x: np.ndarray, training: bool) -> np.ndarray:
+        return x
+
+    def input_grad(self, layer: str, dx: np.ndarray) -> np.ndarray:
+        return dx
 
     def fwd(self, layer: str, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, Any]:
         return np.matmul(x, w), x
@@ -146,6 +162,12 @@ class RecordingHook:
 
     def clear(self) -> None:
         self.records.clear()
+
+    def prepare_input(self, layer: str, x: np.ndarray, training: bool) -> np.ndarray:
+        return self.inner.prepare_input(layer, x, training)
+
+    def input_grad(self, layer: str, dx: np.ndarray) -> np.ndarray:
+        return self.inner.input_grad(layer, dx)
 
     def fwd(self, layer: str, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, Any]:
         y, stash = self.inner.fwd(layer, x, w)
@@ -235,7 +257,7 @@ class Linear(Module):
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         if x.shape[-1] != self.in_features:
             raise ValueError(f"{self.name}: expected {self.in_features} input features, got shape {x.shape}")
-        x2 = x.reshape(-1, self.in_features)
+        x2 = self.hook.prepare_input(self.name, x, training).reshape(-1, self.in_features)
         y, stash = self.hook.fwd(self.name, x2, self.params["weight"].T)
         if "bias" in self.params:
             y += self.params["bias"]
@@ -257,7 +279,7 @@ class Linear(Module):
         if not self.needs_input_grad:
             return None
         dx = self.hook.bwd_data(self.name, dy2, self.params["weight"].T, stash)
-        return dx.reshape(self._in_shape)
+        return self.hook.input_grad(self.name, dx.reshape(self._in_shape))
 
 
 # --- windows: im2col and its transpose, in NHWC compute layout ---------------------------------
@@ -374,6 +396,7 @@ class Conv2d(Module):
         ho, wo = self.out_size(h, w)
         if ho <= 0 or wo <= 0:
             raise ValueError(f"{self.name}: kernel {kh}x{kw} does not fit the {h}x{w} input")
+        x = self.hook.prepare_input(self.name, x, training)
         xp = _pad_nhwc(_nhwc(x), self.padding, 0.0)
         win = _window_view(xp, self.kernel, self.stride, ho, wo)  # (n, ho, wo, c, kh, kw)
         m = n * ho * wo
@@ -422,7 +445,7 @@ class Conv2d(Module):
             dwin = dcols.reshape(g, n, ho, wo, kh, kw, cg).transpose(4, 5, 1, 2, 3, 0, 6)
         dwin = np.ascontiguousarray(dwin.reshape(kh * kw, n, ho, wo, c))  # per-offset blocks contiguous
         dxp = _scatter_windows(dwin, (n, h + 2 * ph, w + 2 * pw, c), self.kernel, self.stride)
-        return _crop_to_nchw(dxp, self.padding, h, w)
+        return self.hook.input_grad(self.name, _crop_to_nchw(dxp, self.padding, h, w))
 
 
 # --- vector layers ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from accelsim.trace import GemmOp, RescaleOp, VectorOp
 
 if TYPE_CHECKING:
     from accelsim.api import RunTiming, Setup
+    from accelsim.nn.train import TrainResult
 
 SUMMARY_VERSION = 1
 ENERGY_COMPONENTS = ("mac", "sram", "dram", "rescale", "vector", "leakage")
@@ -48,8 +49,11 @@ def run_entry(run: "RunTiming", accuracy: float | None = None) -> dict[str, Any]
     }
 
 
-def build_summary(setup: "Setup", policy: "RunTiming", baseline: "RunTiming") -> dict[str, Any]:
-    runs = {"policy": run_entry(policy), "baseline": run_entry(baseline)}
+def build_summary(
+    setup: "Setup", policy: "RunTiming", baseline: "RunTiming", training: "dict[str, TrainResult] | None" = None,
+) -> dict[str, Any]:
+    acc = {label: training[label].accuracy for label in training} if training else {}
+    runs = {"policy": run_entry(policy, acc.get("policy")), "baseline": run_entry(baseline, acc.get("baseline"))}
     speedup = baseline.time_s / policy.time_s if policy.time_s > 0 else None
     e_policy, e_base = runs["policy"]["energy_pj"], runs["baseline"]["energy_pj"]
     return {
@@ -61,13 +65,13 @@ def build_summary(setup: "Setup", policy: "RunTiming", baseline: "RunTiming") ->
         "precision": setup.policy.name,
         "baseline_precision": setup.baseline_policy.name,
         "phases": setup.workload.phases,
-        "trained": False,
+        "trained": bool(training),
         "technology": setup.hardware.technology,
         "baseline_technology": setup.baseline_hardware.technology,
         "runs": runs,
         "speedup": speedup,
         "energy_ratio": e_base / e_policy if e_policy else None,
-        "accuracy_delta": None,
+        "accuracy_delta": acc["policy"] - acc["baseline"] if acc else None,
     }
 
 

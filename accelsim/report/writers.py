@@ -14,6 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+import numpy as np
 import yaml
 
 from accelsim.report.files import atomic_write_text, publish_folder, staging_folder
@@ -23,10 +24,16 @@ from accelsim.report.summary import OPS_COLUMNS, op_rows
 
 if TYPE_CHECKING:
     from accelsim.api import RunResult, Setup
+    from accelsim.nn.train import TrainResult
 
 LAYERS_COLUMNS = (
     "layer", "phase", "policy_cycles", "baseline_cycles", "speedup", "policy_macs",
-    "policy_dram_bits", "baseline_dram_bits",
+    "policy_dram_bits", "baseline_dram_bits", "policy_energy_pj", "baseline_energy_pj",
+    "policy_grad_cosine", "baseline_grad_cosine",
+)
+TRAINING_COLUMNS = (
+    "epoch", "policy_train_loss", "policy_train_accuracy", "policy_test_loss", "policy_test_accuracy",
+    "baseline_train_loss", "baseline_train_accuracy", "baseline_test_loss", "baseline_test_accuracy",
 )
 
 
@@ -60,11 +67,13 @@ def resolved_config(setup: "Setup") -> dict[str, Any]:
 
 
 def layer_rows(result: "RunResult") -> list[dict[str, Any]]:
-    """Per layer and phase: cycles of both runs (main step) and the speedup."""
+    """Per layer and phase (main step): cycles, DRAM bits and energy of both runs, the speedup,
+    and — for trained workloads — the gradient fidelity: the cosine similarity of the gradient
+    that phase's GEMM read (quantized) with the fp32 gradient, averaged over epochs."""
     totals: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     order: list[tuple[str, str]] = []
     for label, run in (("policy", result.policy), ("baseline", result.baseline)):
-        for r in run.step.ops:
+        for r, energy_pj in zip(run.step.ops, run.op_energy_pj):
             key = (r.op.layer, r.op.phase)
             if key not in totals:
                 order.append(key)
@@ -72,6 +81,10 @@ def layer_rows(result: "RunResult") -> list[dict[str, Any]]:
             t[f"{label}_cycles"] += r.total_cycles
             t[f"{label}_macs"] += r.macs
             t[f"{label}_dram_bits"] += r.dram_read_bits + r.dram_write_bits
+            t[f"{label}_energy_pj"] += energy_pj
+    fidelity = {
+        label: tr.grad_fidelity for label, tr in (result.training or {}).items()
+    }
     rows = []
     for layer, phase in order:
         t = totals[(layer, phase)]
@@ -80,8 +93,47 @@ def layer_rows(result: "RunResult") -> list[dict[str, Any]]:
             "layer": layer, "phase": phase, "policy_cycles": int(p), "baseline_cycles": int(b),
             "speedup": round(b / p, 6) if p else "", "policy_macs": int(t["policy_macs"]),
             "policy_dram_bits": int(t["policy_dram_bits"]), "baseline_dram_bits": int(t["baseline_dram_bits"]),
+            "policy_energy_pj": t["policy_energy_pj"], "baseline_energy_pj": t["baseline_energy_pj"],
+            **{
+                f"{label}_grad_cosine": _round(fidelity.get(label, {}).get(layer, {}).get(phase))
+                for label in ("policy", "baseline")
+            },
         })
     return rows
+
+
+def _round(value: float | None) -> Any:
+    return "" if value is None else round(value, 6)
+
+
+def training_rows(training: dict[str, "TrainResult"]) -> list[dict[str, Any]]:
+    rows = []
+    for p, b in zip(training["policy"].history, training["baseline"].history):
+        row: dict[str, Any] = {"epoch": p.epoch}
+        for label, h in (("policy", p), ("baseline", b)):
+            row.update({
+                f"{label}_train_loss": round(h.train_loss, 6), f"{label}_train_accuracy": round(h.train_accuracy, 6),
+                f"{label}_test_loss": round(h.test_loss, 6), f"{label}_test_accuracy": round(h.test_accuracy, 6),
+            })
+        rows.append(row)
+    return rows
+
+
+def numerics_npz(result: "RunResult") -> bytes:
+    """Gradient samples of both trainings and one input image: what the numerics plots draw."""
+    assert result.training is not None and result.data is not None
+    image = result.data.x_test[0]
+    side = int(round(image.size ** 0.5))
+    image = image.reshape(side, side) if side * side == image.size else image.reshape(image.shape[-2:])
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        policy_grad_sample=result.training["policy"].grad_sample,
+        baseline_grad_sample=result.training["baseline"].grad_sample,
+        policy_grad_layer=np.array(result.training["policy"].grad_layer or ""),
+        image=image.astype(np.float32),
+    )
+    return buf.getvalue()
 
 
 def finish_run_folder(folder: Path) -> list[str]:
@@ -107,13 +159,18 @@ def write_run_report(out_dir: Path, result: "RunResult") -> list[str]:
         ),
         "layers.csv": dumps_csv(LAYERS_COLUMNS, layer_rows(result)),
     }
+    if result.training:
+        files["training.csv"] = dumps_csv(TRAINING_COLUMNS, training_rows(result.training))
     staging = staging_folder(out_dir)
     try:
         for name, text in files.items():
             (staging / name).write_text(text, encoding="utf-8")
+        if result.training:
+            (staging / "numerics.npz").write_bytes(numerics_npz(result))
         plots = finish_run_folder(staging)
         publish_folder(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return list(files) + ["report.md"] + [f"plots/{name}" for name in plots]
+    extra = ["numerics.npz"] if result.training else []
+    return list(files) + extra + ["report.md"] + [f"plots/{name}" for name in plots]
