@@ -6,7 +6,11 @@ A sweep varies field paths of the workload or hardware spec (``array.rows``, ``s
 ``accelsim run`` does (:func:`accelsim.api.run` without writing a report).
 
 Execution: local processes (``jobs`` workers) or Dask distributed (an existing scheduler, or a
-``LocalCluster`` on loopback). Results go to ``results.sqlite`` in the sweep folder, one row per
+``LocalCluster`` on loopback). Trainings are cached beside the sweep folder
+(``<parent>/.cache/training``, shared with ``accelsim run``): one point per distinct workload
+configuration runs first, so every other point finds its trainings cached — each (workload,
+precision) is trained once however many machines the sweep visits. On a cluster, the sweep
+folder must be on storage the workers share. Results go to ``results.sqlite`` in the sweep folder, one row per
 point keyed by a hash of the point's resolved configuration, each in its own transaction: a sweep
 killed at any moment keeps every finished point and no partial row, and re-running it skips the
 points already done. ``results.csv`` is exported from the store, one column per swept field, then
@@ -228,6 +232,7 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
     try:
         result = api.run(
             task["workload"], task["hardware"], baseline_hw=task["baseline_hw"], sets=task["sets"], write=False,
+            cache_dir=task["cache_dir"],
         )
     except InputError as exc:
         return {**out, "status": "failed", "error": str(exc).replace("\n", "; "), "summary": None}
@@ -236,8 +241,9 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
     return {**out, "status": "ok", "error": None, "summary": result.summary}
 
 
-def _task(plan: SweepPlan, point: Point) -> dict[str, Any]:
+def _task(plan: SweepPlan, point: Point, cache_dir: Path) -> dict[str, Any]:
     return {
+        "cache_dir": str(cache_dir),
         "key": point.key, "index": point.index, "params": [list(p) for p in point.params],
         "workload": str(plan.workload), "hardware": str(plan.hardware),
         "baseline_hw": str(plan.baseline_hw) if plan.baseline_hw else None, "sets": list(point.sets),
@@ -338,9 +344,9 @@ def run_sweep(
         tally = SweepOutcome(out_dir, len(points), len(points) - len(todo), 0, 0)
         report = progress or (lambda *_: None)
         report(tally.skipped, 0, len(points))
-        tasks = [_task(plan, p) for p in todo]
         runner = _run_dask if (executor == "dask" or scheduler) else _run_local
-        for result in runner(tasks, jobs, scheduler):
+        cache_dir = out_dir.resolve().parent / ".cache" / "training"
+        for result in runner(_waves(plan, todo, cache_dir), jobs, scheduler):
             store.record(result)
             if result["status"] == "ok":
                 tally.ok += 1
@@ -357,28 +363,47 @@ def run_sweep(
     return tally
 
 
-def _run_local(tasks: list[dict], jobs: int | None, scheduler: str | None) -> Iterable[dict]:
-    if not tasks:
+def _waves(plan: SweepPlan, points: list[Point], cache_dir: Path) -> list[list[dict[str, Any]]]:
+    """Two waves: first one point per distinct workload configuration (so each training runs once
+    and lands in the cache), then every other point, which finds its trainings cached."""
+    from accelsim.api import split_sets
+
+    first: dict[tuple[str, ...], Point] = {}
+    for p in points:
+        first.setdefault(tuple(split_sets(p.sets)["workload"]), p)
+    lead = {p.key for p in first.values()}
+    waves = [
+        [_task(plan, p, cache_dir) for p in points if p.key in lead],
+        [_task(plan, p, cache_dir) for p in points if p.key not in lead],
+    ]
+    return [w for w in waves if w]
+
+
+def _run_local(waves: list[list[dict]], jobs: int | None, scheduler: str | None) -> Iterable[dict]:
+    total = sum(len(w) for w in waves)
+    if not total:
         return
-    workers = max(1, min(jobs or multiprocessing.cpu_count(), len(tasks)))
+    workers = max(1, min(jobs or multiprocessing.cpu_count(), total))
     if workers == 1:
-        for task in tasks:
+        for task in itertools.chain.from_iterable(waves):
             yield run_point(task)
         return
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending = {pool.submit(run_point, t) for t in tasks[: workers * 2]}
-        queue = iter(tasks[workers * 2:])
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                yield fut.result()
-                nxt = next(queue, None)
-                if nxt is not None:
-                    pending.add(pool.submit(run_point, nxt))
+        for tasks in waves:
+            pending = {pool.submit(run_point, t) for t in tasks[: workers * 2]}
+            queue = iter(tasks[workers * 2:])
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    yield fut.result()
+                    nxt = next(queue, None)
+                    if nxt is not None:
+                        pending.add(pool.submit(run_point, nxt))
 
 
-def _run_dask(tasks: list[dict], jobs: int | None, scheduler: str | None) -> Iterable[dict]:
-    if not tasks:
+def _run_dask(waves: list[list[dict]], jobs: int | None, scheduler: str | None) -> Iterable[dict]:
+    total = sum(len(w) for w in waves)
+    if not total:
         return
     try:
         from distributed import Client, LocalCluster, as_completed
@@ -392,16 +417,16 @@ def _run_dask(tasks: list[dict], jobs: int | None, scheduler: str | None) -> Ite
             except (OSError, TimeoutError) as exc:
                 raise InputError.single("--scheduler", scheduler, f"cannot reach the Dask scheduler: {exc}") from None
         else:
-            workers = max(1, min(jobs or multiprocessing.cpu_count(), len(tasks)))
+            workers = max(1, min(jobs or multiprocessing.cpu_count(), total))
             cluster = LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                 dashboard_address=None,
             )
             client = Client(cluster)
         try:
-            futures = client.map(run_point, tasks, pure=False)
-            for fut in as_completed(futures):
-                yield fut.result()
+            for tasks in waves:
+                for fut in as_completed(client.map(run_point, tasks, pure=False)):
+                    yield fut.result()
         finally:
             client.close()
     finally:

@@ -141,3 +141,19 @@ def test_inline_grid_errors(tmp_path, base):
     wl, hw = base
     with pytest.raises(InputError, match=r"--grid: array.rows: expected PATH=V1,V2"):
         sweep.inline_plan(wl, hw, ["array.rows"])
+
+
+def test_trained_workload_is_trained_once_per_precision(tmp_path):
+    """Sweeping the hardware of a trained workload trains each precision once: the first wave
+    fills the cache, every other point reads it."""
+    from conftest import HWCONFIGS, WORKLOADS
+
+    plan = sweep.inline_plan(
+        WORKLOADS / "mlp-digits.yaml", HWCONFIGS / "int4-32x32.yaml", ["array.rows=8,16,32"],
+    )
+    plan = sweep.SweepPlan(plan.name, plan.workload, plan.hardware, None, plan.grid, fixed=(("training.epochs", 1),))
+    outcome = sweep.run_sweep(plan, tmp_path / "reports" / "s", jobs=2)
+    assert (outcome.ok, outcome.failed) == (3, 0)
+    assert len(list((tmp_path / "reports" / ".cache" / "training").glob("*.json"))) == 2
+    rows = _csv(tmp_path / "reports" / "s" / "results.csv")
+    assert len({r["policy_accuracy"] for r in rows}) == 1 and rows[0]["policy_accuracy"] != ""
