@@ -472,25 +472,18 @@ class ReLU(Module):
         return dy * mask
 
 
-class ReLU6(Module):
+class ReLU6(ReLU):
+    """``min(max(x, 0), 6)``; the gradient passes where ``0 < x < 6``."""
+
     kind = "relu6"
 
     def __init__(self, *, name: str = "relu6", dtype: Any = np.float32, needs_input_grad: bool = True):
-        super().__init__(name, dtype=dtype, needs_input_grad=needs_input_grad)
-        self._mask: np.ndarray | None = None
+        super().__init__(name=name, dtype=dtype, needs_input_grad=needs_input_grad)
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         y = np.clip(x, 0, 6)
         self._mask = ((x > 0) & (x < 6)) if training else None
         return y
-
-    def backward(self, dy: np.ndarray) -> np.ndarray | None:
-        if self._mask is None:
-            raise self._missing_forward()
-        mask, self._mask = self._mask, None
-        if not self.needs_input_grad:
-            return None
-        return dy * mask
 
 
 class Flatten(Module):
