@@ -24,7 +24,7 @@ from accelsim.nn.train import TrainResult, train_cached
 from accelsim.report.files import ReportFolderError, check_replaceable
 from accelsim.report.summary import build_summary
 from accelsim.report.writers import write_run_report
-from accelsim.sim.closed_form import time_step
+from accelsim.sim.engine import simulate_step
 from accelsim.sim.result import ActionCounts, StepResult
 from accelsim.spec import load as spec_load
 from accelsim.spec.models import HardwareSpec, WorkloadSpec, suggest
@@ -301,7 +301,7 @@ def time_run(
     label: str, setup: Setup, plan: StepPlan, policy: PrecisionPolicy, machine: Machine, table: TechTable,
 ) -> RunTiming:
     traces = build_traces(setup.network, setup.workload.phases, plan, policy)
-    results = [time_step(t, machine) for t in traces]
+    results = [simulate_step(t, machine) for t in traces]
     total = ActionCounts()
     for r, t in zip(results, traces):
         total.add(r.counts.scaled(t.steps))

@@ -81,14 +81,14 @@ def test_run_shipped_workload(name, cli, tmp_path):
 
 
 def test_pinned_figures_resnet18(tmp_path):
-    """Pinned cycles and energy ratio of the shipped resnet18 example (closed-form timing, 45 nm)."""
+    """Pinned cycles and energy ratio of the shipped resnet18 example (event model, 45 nm)."""
     result = api.run(WORKLOADS / "resnet18.yaml", HWCONFIGS / "int4-32x32.yaml", write=False)
     s = result.summary
     assert s["runs"]["policy"]["macs_per_step"] == 3 * 32 * 1814073344 - 32 * 118013952
-    assert s["runs"]["policy"]["cycles"] == 123_738_748
-    assert s["runs"]["baseline"]["cycles"] == 236_449_072
-    assert s["speedup"] == pytest.approx(1.910873, rel=1e-6)
-    assert s["energy_ratio"] == pytest.approx(2.135902, rel=1e-6)
+    assert s["runs"]["policy"]["cycles"] == 120_042_119
+    assert s["runs"]["baseline"]["cycles"] == 244_232_896
+    assert s["speedup"] == pytest.approx(2.034560, rel=1e-6)
+    assert s["energy_ratio"] == pytest.approx(3.161174, rel=1e-6)
 
 
 def test_deterministic_summary(tmp_path, cli):

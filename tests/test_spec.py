@@ -207,7 +207,8 @@ def test_run_rejects_bad_input_and_writes_nothing(case, bad_files, cli, tmp_path
 
 
 def test_unsupported_mode_names_op_and_modes(cli, tmp_path):
-    """An op whose operand formats the machine has no mode for: exit 2, the op and the modes named."""
+    """Ops whose operand formats the machine has no mode for: exit 2, one line per missing operand
+    pair, naming the first op that needs it and the modes the machine has."""
     code, out, err = cli(
         "run", WORKLOADS / "resnet18.yaml", HWCONFIGS / "fp16-32x32.yaml", "--set", "precision=hfp8",
         "--out", tmp_path / "r",
@@ -216,6 +217,8 @@ def test_unsupported_mode_names_op_and_modes(cli, tmp_path):
     assert err == (
         f"accelsim: error: {HWCONFIGS / 'fp16-32x32.yaml'}: array.modes: op 4 (layer1.0.conv1 fwd gemm): "
         "hardware 'fp16-32x32' has no mode for fp8e4m3 x fp8e4m3 (its modes: fp16xfp16)\n"
+        f"accelsim: error: {HWCONFIGS / 'fp16-32x32.yaml'}: array.modes: op 74 (layer4.1.conv2 bwd_weight gemm): "
+        "hardware 'fp16-32x32' has no mode for fp8e4m3 x fp8e5m2 (its modes: fp16xfp16)\n"
     )
     assert not (tmp_path / "r").exists()
 

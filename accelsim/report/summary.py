@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from accelsim.sim.engine import unit_busy_cycles
 from accelsim.sim.result import OpResult
 from accelsim.trace import GemmOp, RescaleOp, VectorOp
 
@@ -44,7 +45,9 @@ def run_entry(run: "RunTiming", accuracy: float | None = None) -> dict[str, Any]
         "stall_cycles_per_step": step.stall_cycles,
         "macs_per_step": step.macs,
         "dram_bits_per_step": step.dram_bits,
+        "busy_cycles_per_step": unit_busy_cycles(step, machine),
         "clock_ghz": machine.spec.clock_ghz,
+        "dram_bits_per_cycle": machine.dram_bits_per_cycle,
         "timing_model": step.model,
     }
 
