@@ -181,7 +181,6 @@ class StepPlan:
     """How many steps a run takes and at which batch sizes (a last partial batch is its own step)."""
 
     batches: tuple[tuple[int, int], ...]  # (batch size, number of steps)
-    samples: int | None = None
 
     @property
     def steps(self) -> int:
@@ -201,7 +200,7 @@ def step_plan(spec: WorkloadSpec, network: Network, n_train: int | None = None, 
     batches = [(batch, full * epochs)] if full else []
     if rest:
         batches.append((rest, epochs))
-    return StepPlan(tuple(batches), samples)
+    return StepPlan(tuple(batches))
 
 
 def build_traces(network: Network, phases: str, plan: StepPlan, policy: PrecisionPolicy) -> list[Trace]:

@@ -205,7 +205,6 @@ class LayerFormats:
     grad_bwd_data: str
     grad_bwd_weight: str
     output: str
-    accumulator: str
     tpr: bool
     override: str | None = None
 
@@ -255,7 +254,6 @@ def layer_formats(
         grad_bwd_data=src.grad_bwd_data,
         grad_bwd_weight=src.grad_bwd_weight,
         output=policy.output,
-        accumulator=policy.accumulator,
         tpr=src.tpr,
         override=override,
     )
