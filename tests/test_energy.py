@@ -362,3 +362,16 @@ def test_table_file_problems_name_the_table(tmp_path):
         f"{tmp_path / 'bad.yaml'}: description: required field is missing",
         f"{tmp_path / 'bad.yaml'}: entries: required field is missing",
     ]
+
+
+def test_cli_rejects_unknown_technology_and_writes_nothing(tmp_path, cli):
+    """An unknown technology name: exit 2, one line naming the file and field, no report."""
+    from conftest import HWCONFIGS, WORKLOADS
+
+    hw = tmp_path / "hw.yaml"
+    hw.write_text((HWCONFIGS / "fp16-32x32.yaml").read_text().replace("technology: 45nm", "technology: 3nm"))
+    code, out, err = cli("run", WORKLOADS / "resnet18.yaml", hw, "--out", tmp_path / "r")
+    assert code == 2
+    assert err.startswith(f"accelsim: error: {hw}: technology: ") and "3nm" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()

@@ -318,7 +318,7 @@ def plan_ops(trace: Trace, machine: Machine, cap: Capacity, max_events: int | No
             if pair in seen_pairs:
                 continue  # one problem per unsupported operand pair is enough
         flags = (residency.input_on_chip[index], residency.output_on_chip[index])
-        key = (replace(op, deps=()), flags)
+        key = (replace(op, deps=(), layer=""), flags)  # identical ops of different layers share a plan
         try:
             plan = cache.get(key)
             if plan is None:
