@@ -329,11 +329,28 @@ def plan_ops(trace: Trace, machine: Machine, cap: Capacity, max_events: int | No
             only_modes = only_modes and isinstance(exc, UnsupportedOpError)
             if isinstance(exc, UnsupportedOpError) and isinstance(op, GemmOp):
                 seen_pairs.add(frozenset((op.a_format, op.b_format)))
-            if len(problems) >= 20:
-                break
     if problems:
-        raise (UnsupportedOpError if only_modes else InputError)(problems)
+        raise (UnsupportedOpError if only_modes else InputError)(_first_per_field(problems))
     return plans
+
+
+def _first_per_field(problems: list[Problem]) -> list[Problem]:
+    """One problem per (file, field) — the first op that hits it — with a count of the others,
+    except for unsupported modes, where each missing operand pair is its own problem."""
+    kept: dict[tuple[str, str], list] = {}
+    out: list[Problem] = []
+    for p in problems:
+        key = (p.file, p.field)
+        if p.field == "array.modes" or key not in kept:
+            kept.setdefault(key, [p, 0])
+            out.append(p)
+        else:
+            kept[key][1] += 1
+    return [
+        Problem(p.file, p.field, f"{p.message} (and {kept[(p.file, p.field)][1]} more ops)")
+        if p.field != "array.modes" and kept[(p.file, p.field)][1] else p
+        for p in out
+    ]
 
 
 # ------------------------------------------------------------------------------------------------
