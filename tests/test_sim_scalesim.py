@@ -2,9 +2,8 @@
 
 Reference data: tests/data/scalesim-cases.csv (cases run on SCALE-Sim, square arrays, all three
 dataflows, GEMM and conv). Live runs (non-square arrays, a conv row through accelsim's own topology
-importer) need the ``scalesim`` package and are skipped when it is not importable; install it with
-``pip install scalesim==3.0.0 'numpy<2.4'`` (3.0.0 fails on numpy 2.4). Each live case is small: the
-whole file runs in a few seconds.
+importer) run the ``scalesim`` package, a test dependency (``pip install -e '.[test]'``; it pins
+``numpy<2.4``, on which 3.0.0 fails). Each live case is small: the whole file runs in a few seconds.
 
 SCALE-Sim's report prints the index of the last cycle, so its ``compute_cycles`` is our count − 1;
 in USER (bandwidth-limited) mode it adds its stalls to that number.
@@ -157,12 +156,12 @@ def test_stalls_against_scalesim_user_mode(case):
 
 
 # ------------------------------------------------------------------------------------------------
-# live SCALE-Sim runs (skipped without the package)
+# live SCALE-Sim runs
 
 
 def _run_scalesim(tmp: Path, rows: int, cols: int, dataflow: str, topology: str, gemm: bool) -> list[int]:
     """Run SCALE-Sim (CALC mode: never stalls) on a one-layer topology; return its compute cycles."""
-    scale_sim = pytest.importorskip("scalesim.scale_sim")
+    from scalesim import scale_sim
     (tmp / "scale.cfg").write_text(f"""[general]
 run_name = live
 
