@@ -54,7 +54,7 @@ SHIPPED_TABLES = Path(accelsim.__file__).resolve().parents[1] / "hwconfigs" / "t
 MAX_VALUE = 1e9
 
 #: Formats a policy may name as accumulator or vector format (at least 16 bits wide), plus the
-#: integer accumulators of the INT4 datapaths (not produced by the counts yet; see the tables).
+#: integer accumulators of the INT4 datapaths (``int_accumulator`` of the precision policies).
 WIDE_FORMATS: tuple[str, ...] = tuple(n for n, f in FORMATS.items() if f.bits >= 16 and f.kind == "float")
 ACCUMULATORS: tuple[str, ...] = (*WIDE_FORMATS, "int16", "int32")
 VECTOR_FORMATS: tuple[str, ...] = WIDE_FORMATS
