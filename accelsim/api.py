@@ -253,6 +253,9 @@ def validate_file(path: Path) -> str:
         read_topology(path)
         return "SCALE-Sim topology"
     data = load_yaml_file(path)
+    if "entries" in data and "node_nm" in data:
+        energy.load_table_file(path)
+        return "technology table"
     kind = spec_load.detect_kind(data, str(path))
     spec = spec_load.validate_data(kind, data, str(path))
     if isinstance(spec, WorkloadSpec):

@@ -375,3 +375,14 @@ def test_cli_rejects_unknown_technology_and_writes_nothing(tmp_path, cli):
     assert err.startswith(f"accelsim: error: {hw}: technology: ") and "3nm" in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_validate_checks_technology_tables(tmp_path, cli):
+    from conftest import HWCONFIGS
+
+    code, out, err = cli("validate", *sorted((HWCONFIGS / "tech").glob("*.yaml")))
+    assert code == 0 and out.count("(technology table)") == 2
+    bad = tmp_path / "t.yaml"
+    bad.write_text((HWCONFIGS / "tech" / "45nm.yaml").read_text().replace("value: 1.1", "value: lots", 1))
+    code, out, err = cli("validate", bad)
+    assert code == 2 and "must be" in err and str(bad) in err
