@@ -57,6 +57,13 @@ def test_dask_local_cluster_matches_local_processes(tmp_path, base, cli):
     assert code == 0, err
     local = (tmp_path / "local" / "results.csv").read_bytes()
     assert local == (tmp_path / "dask" / "results.csv").read_bytes()
+    # and submitted to an already running scheduler (--scheduler), as on a real cluster
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster:
+        code, _, err = cli("sweep", wl, hw, *grid, "--out", tmp_path / "remote", "--scheduler", cluster.scheduler_address)
+    assert code == 0, err
+    assert local == (tmp_path / "remote" / "results.csv").read_bytes()
     rows = _csv(tmp_path / "local" / "results.csv")
     assert [(r["array.rows"], r["array.dataflow"], r["status"]) for r in rows] == [
         ("4", "os", "ok"), ("4", "ws", "ok"), ("8", "os", "ok"), ("8", "ws", "ok"),

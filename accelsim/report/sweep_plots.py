@@ -59,6 +59,8 @@ def plot_sweep(sweep_dir: Path) -> list[str]:
             continue  # not computed in this sweep (e.g. energy before the energy model)
         if len(axes) >= 2:
             name = f"heatmap_{column}.png"
+            if len(axes) > 2:
+                title = f"{title}, best over {', '.join(axes[2:])}"
             _heatmap(rows, axes[0], axes[1], column, title, out / name)
         else:
             name = f"line_{column}.png"
