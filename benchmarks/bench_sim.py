@@ -26,62 +26,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("layer1.0.conv1", "layer3.1.conv1", "fc")  # forward GEMMs, 25 k to 68 k cycles on 32x32
-
-SCALESIM_CFG = """[general]
-run_name = bench
-
-[architecture_presets]
-ArrayHeight: {rows}
-ArrayWidth: {cols}
-IfmapSramSzkB: 256
-FilterSramSzkB: 256
-OfmapSramSzkB: 128
-IfmapOffset: 0
-FilterOffset: 10000000
-OfmapOffset: 20000000
-Bandwidth: 10
-Dataflow: {dataflow}
-ReadRequestBuffer: 32
-WriteRequestBuffer: 32
-
-[layout]
-IfmapCustomLayout: False
-IfmapSRAMBankBandwidth: 10
-IfmapSRAMBankNum: 10
-IfmapSRAMBankPort: 2
-FilterCustomLayout: False
-FilterSRAMBankBandwidth: 10
-FilterSRAMBankNum: 10
-FilterSRAMBankPort: 2
-
-[sparsity]
-SparsitySupport: false
-SparseRep: ellpack_block
-OptimizedMapping: false
-BlockSize: 8
-RandomNumberGeneratorSeed: 40
-
-[run_presets]
-InterfaceBandwidth: CALC
-UseRamulatorTrace: False
-"""
+sys.path.insert(0, str(ROOT / "tests"))
+from scalesim_live import run_scalesim  # noqa: E402  (the tests' SCALE-Sim runner)
 
 
 def scalesim_layer(m: int, n: int, k: int, rows: int, cols: int, dataflow: str) -> tuple[int, float]:
     """SCALE-Sim's reported compute cycles of one GEMM layer and its wall time (no trace files)."""
-    from scalesim.scale_sim import scalesim
-
     with tempfile.TemporaryDirectory() as tmp:
-        d = Path(tmp)
-        (d / "c.cfg").write_text(SCALESIM_CFG.format(rows=rows, cols=cols, dataflow=dataflow))
-        (d / "t.csv").write_text(f"Layer, M, N, K,\ng, {m}, {n}, {k},\n")
-        (d / "l.csv").write_text("Layer name,\n")
         t0 = time.perf_counter()
-        sim = scalesim(save_disk_space=True, verbose=False, config=str(d / "c.cfg"), topology=str(d / "t.csv"),
-                       layout=str(d / "l.csv"), input_type_gemm=True)
-        sim.run_scale(top_path=str(d))
-        cycles = sim.runner.single_layer_sim_object_list[0].get_compute_report_items()[1]
-        return int(cycles), time.perf_counter() - t0
+        (cycles,) = run_scalesim(Path(tmp), rows, cols, dataflow, f"Layer, M, N, K,\ng, {m}, {n}, {k},\n",
+                                 gemm=True, sram_kb=(256, 256, 128))
+        return cycles, time.perf_counter() - t0
 
 
 def resnet50_step(batch: int):

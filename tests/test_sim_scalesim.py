@@ -25,6 +25,7 @@ from accelsim.trace import GemmOp, Trace
 from accelsim.workload.topology import parse_topology
 
 from conftest import DATA
+from scalesim_live import run_scalesim
 
 CASES = list(csv.DictReader(open(DATA / "scalesim-cases.csv", encoding="utf-8")))
 
@@ -159,57 +160,6 @@ def test_stalls_against_scalesim_user_mode(case):
 # live SCALE-Sim runs
 
 
-def _run_scalesim(tmp: Path, rows: int, cols: int, dataflow: str, topology: str, gemm: bool) -> list[int]:
-    """Run SCALE-Sim (CALC mode: never stalls) on a one-layer topology; return its compute cycles."""
-    from scalesim import scale_sim
-    (tmp / "scale.cfg").write_text(f"""[general]
-run_name = live
-
-[architecture_presets]
-ArrayHeight: {rows}
-ArrayWidth: {cols}
-IfmapSramSzkB: 64
-FilterSramSzkB: 64
-OfmapSramSzkB: 64
-IfmapOffset: 0
-FilterOffset: 10000000
-OfmapOffset: 20000000
-Bandwidth: 10
-Dataflow: {dataflow}
-ReadRequestBuffer: 32
-WriteRequestBuffer: 32
-
-[layout]
-IfmapCustomLayout: False
-IfmapSRAMBankBandwidth: 10
-IfmapSRAMBankNum: 10
-IfmapSRAMBankPort: 2
-FilterCustomLayout: False
-FilterSRAMBankBandwidth: 10
-FilterSRAMBankNum: 10
-FilterSRAMBankPort: 2
-
-[sparsity]
-SparsitySupport: false
-SparseRep: ellpack_block
-OptimizedMapping: false
-BlockSize: 8
-RandomNumberGeneratorSeed: 40
-
-[run_presets]
-InterfaceBandwidth: CALC
-UseRamulatorTrace: False
-""", encoding="utf-8")
-    (tmp / "topology.csv").write_text(topology, encoding="utf-8")
-    (tmp / "layout.csv").write_text("Layer name,\n", encoding="utf-8")  # required even when unused
-    sim = scale_sim.scalesim(
-        save_disk_space=True, verbose=False, config=str(tmp / "scale.cfg"),
-        topology=str(tmp / "topology.csv"), layout=str(tmp / "layout.csv"), input_type_gemm=gemm,
-    )
-    sim.run_scale(top_path=str(tmp))
-    return [layer.get_compute_report_items()[1] for layer in sim.runner.single_layer_sim_object_list]
-
-
 # SCALE-Sim 3.0.0 converts a one-element array to int (numpy deprecated it in 1.25; it is the
 # TypeError that breaks 3.0.0 on numpy 2.4)
 live = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim > 0:DeprecationWarning")
@@ -226,7 +176,7 @@ def test_live_gemm_compute_cycles(tmp_path, dataflow, m, n, k, rows, cols):
     """GEMMs on square and non-square arrays: replay compute = SCALE-Sim's compute + 1; with
     array.fold_overlap (SCALE-Sim never overlaps folds) ws/is save min(R, R + C − 2) per fold but
     the first."""
-    (ss,) = _run_scalesim(tmp_path, rows, cols, dataflow, f"Layer, M, N, K,\ng, {m}, {n}, {k},\n", gemm=True)
+    (ss,) = run_scalesim(tmp_path, rows, cols, dataflow, f"Layer, M, N, K,\ng, {m}, {n}, {k},\n", gemm=True)
     ours = event_op(m, n, k, machine(rows, cols, dataflow))
     assert ours.compute_cycles == ss + 1
     folds = plan_gemm(m, n, k, rows, cols, dataflow).folds
@@ -242,7 +192,7 @@ def test_live_conv_compute_cycles(tmp_path, dataflow, rows, cols):
     """A conv row (no padding, stride 2, output ceil((H − Fh + S) / S)) read by accelsim's own
     topology importer and by SCALE-Sim: same GEMM, same compute cycles (+ 1)."""
     row = "conv1, 12, 10, 3, 3, 5, 7, 2,"
-    (ss,) = _run_scalesim(tmp_path, rows, cols, dataflow, "Layer name, IFMAP Height, IFMAP Width, Filter Height, "
+    (ss,) = run_scalesim(tmp_path, rows, cols, dataflow, "Layer name, IFMAP Height, IFMAP Width, Filter Height, "
                           "Filter Width, Channels, Num Filter, Strides,\n" + row + "\n", gemm=False)
     (layer,) = [layer for layer in parse_topology(row, "live.csv").layers if layer.is_gemm]
     m, n, k, count = layer.gemm_dims(1)
