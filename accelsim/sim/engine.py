@@ -238,19 +238,32 @@ def _plan_rescale(
     load = 0 if resident or input_on_chip else in_bits
     write = 0 if output_on_chip else out_bits * op.copies
     passes.append(StreamPass("requantize", op.elements, e, load, write, op.copies, lanes))
-    events, read_bits, write_bits, compute, tiles = _stream_events(passes, latency, 0, max_events)
-    n_passes = op.copies + (0 if op.reduction == "none" else 1)
-    work = op.elements * n_passes
-    ideal = -(-work // lanes)
+    work = op.elements * (op.copies + (0 if op.reduction == "none" else 1))
     counts = ActionCounts()
     counts.rescale_elements += work
+    return _stream_plan(
+        "rescale", passes, lanes, latency, max_events, work, counts,
+        sram_in_bits=op.elements * in_bits * len(passes), sram_out_bits=op.elements * out_bits * op.copies,
+    )
+
+
+def _stream_plan(
+    unit: str, passes: list[StreamPass], lanes: int, latency: int, max_events: int | None, work: int,
+    counts: ActionCounts, sram_in_bits: int, sram_out_bits: int,
+) -> OpPlan:
+    """The plan of a streaming (rescale or vector) op from its passes: tile events, cycles, and
+    the traffic counts — DRAM reads land in the ifmap buffer, the unit reads its inputs from there
+    (``sram_in_bits``) and writes its outputs to the ofmap buffer (``sram_out_bits``), from which
+    the DRAM writes leave."""
+    events, read_bits, write_bits, compute, tiles = _stream_events(passes, latency, 0, max_events)
+    ideal = -(-work // lanes)
     counts.dram_read_bits, counts.dram_write_bits = read_bits, write_bits
     counts.sram_write_bits["ifmap"] += read_bits
-    counts.sram_read_bits["ifmap"] += op.elements * in_bits * len(passes)
-    counts.sram_write_bits["ofmap"] += op.elements * out_bits * op.copies
+    counts.sram_read_bits["ifmap"] += sram_in_bits
+    counts.sram_write_bits["ofmap"] += sram_out_bits
     counts.sram_read_bits["ofmap"] += write_bits
     return OpPlan(
-        unit="rescale", mode="", macs=0, ideal_cycles=ideal, fill_drain_cycles=compute - ideal,
+        unit=unit, mode="", macs=0, ideal_cycles=ideal, fill_drain_cycles=compute - ideal,
         compute_cycles=compute, work=work, peak_per_cycle=lanes, dram_read_bits=read_bits,
         dram_write_bits=write_bits, tiles=tiles, events=events, counts=counts,
     )
@@ -272,20 +285,12 @@ def _plan_vector(
     load = in_bits - (bits if input_on_chip else 0)
     write = 0 if output_on_chip else bits * writes
     passes = [StreamPass(op.op, op.elements, e, load, write, cyc, lanes)]
-    events, read_bits, write_bits, compute, tiles = _stream_events(passes, latency, 0, max_events)
     work = op.elements * cyc
-    ideal = -(-work // lanes)
     counts = ActionCounts()
     counts.vector_elements[op.format] += work
-    counts.dram_read_bits, counts.dram_write_bits = read_bits, write_bits
-    counts.sram_write_bits["ifmap"] += read_bits
-    counts.sram_read_bits["ifmap"] += op.elements * in_bits
-    counts.sram_write_bits["ofmap"] += op.elements * bits * writes
-    counts.sram_read_bits["ofmap"] += write_bits
-    return OpPlan(
-        unit="vector", mode="", macs=0, ideal_cycles=ideal, fill_drain_cycles=compute - ideal,
-        compute_cycles=compute, work=work, peak_per_cycle=lanes, dram_read_bits=read_bits,
-        dram_write_bits=write_bits, tiles=tiles, events=events, counts=counts,
+    return _stream_plan(
+        "vector", passes, lanes, latency, max_events, work, counts,
+        sram_in_bits=op.elements * in_bits, sram_out_bits=op.elements * bits * writes,
     )
 
 
