@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from accelsim.atomic import atomic_write_text
 from accelsim.errors import InputError, Problem
 from accelsim.spec import load as spec_load
 from accelsim.spec.load import union_members
@@ -467,7 +468,6 @@ def _cell(value: Any) -> Any:
 
 def export_csv(store: SweepStore, points: list[Point], axes: list[str], path: Path) -> None:
     from accelsim.report.writers import dumps_csv
-    from accelsim.report.files import atomic_write_text
 
     rows = store.rows(p.key for p in points)
     atomic_write_text(path, dumps_csv(csv_columns(axes), [result_row(r, axes) for r in rows]))

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, Union
 
+from accelsim.atomic import atomic_write_text
 from accelsim.errors import InputError, Problem
 from accelsim.numerics.formats import FORMATS, OPERAND_FORMATS
 
@@ -175,8 +176,6 @@ def op_to_dict(op: Op) -> dict[str, Any]:
 
 def write_trace(trace: Trace, path: Path) -> None:
     """Write a trace as JSON lines (atomically: temp file, then rename)."""
-    from accelsim.report.files import atomic_write_text
-
     atomic_write_text(path, dumps_trace(trace))
 
 

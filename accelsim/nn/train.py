@@ -47,7 +47,7 @@ from accelsim.numerics.quant import (
     two_phase_fp4r4,
 )
 from accelsim.numerics.rescale import pact_backward, pact_forward, quantize_input, quantize_max, quantize_sawb
-from accelsim.report.files import atomic_write_bytes, atomic_write_text
+from accelsim.atomic import atomic_write_bytes, atomic_write_text
 from accelsim.spec.models import TrainingSpec
 from accelsim.trace import GemmOp, Op, RescaleOp, Trace, VectorOp, loads_trace, op_to_dict
 from accelsim.workload.builder import VECTOR_OP_NAME, build_step

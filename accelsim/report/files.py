@@ -1,4 +1,4 @@
-"""Atomic file and folder writes: a reader never sees a half-written result."""
+"""Atomic report folders: a reader never sees a half-written report."""
 
 from __future__ import annotations
 
@@ -9,26 +9,6 @@ from pathlib import Path
 
 #: Marker file that identifies a folder accelsim wrote (and may therefore replace).
 REPORT_MARKER = ".accelsim-report"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file in the same folder and a rename."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class ReportFolderError(Exception):

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Iterable
 import numpy as np
 import yaml
 
-from accelsim.report.files import atomic_write_text, publish_folder, staging_folder
+from accelsim.atomic import atomic_write_text
+from accelsim.report.files import publish_folder, staging_folder
 from accelsim.report.markdown import render_report
 from accelsim.report.run_plots import plot_run
 from accelsim.report.summary import OPS_COLUMNS, op_rows
