@@ -248,7 +248,10 @@ def trace_workload(path: str | Path, *, sets: Sequence[str] = (), baseline: bool
 
 
 def validate_file(path: Path) -> str:
-    """Validate one file of any kind, as deeply as it can be checked alone; return its kind."""
+    """Validate one file of any kind, as deeply as it can be checked alone; return its kind.
+
+    A sweep file's points are checked by :func:`accelsim.sweep.plan_points` (the sweep layer sits
+    above this one)."""
     if path.suffix.lower() == ".csv":
         read_topology(path)
         return "SCALE-Sim topology"
@@ -266,10 +269,6 @@ def validate_file(path: Path) -> str:
         energy.check_table_covers(energy.load_table(spec.technology, path), Machine(spec, str(path)))
         if spec.baseline:
             load_hardware(resolve_path(path.parent, spec.baseline))
-    elif kind == "sweep":
-        from accelsim import sweep
-
-        sweep.plan_points(sweep.load_sweep_file(path))
     return kind
 
 

@@ -211,6 +211,10 @@ def _cmd_validate(args: argparse.Namespace, out: Console, err: Console) -> int:
     for name in args.files:
         try:
             kind = api.validate_file(Path(name))
+            if kind == "sweep":
+                from accelsim import sweep
+
+                sweep.plan_points(sweep.load_sweep_file(Path(name)))
         except InputError as exc:
             failed += 1
             for problem in exc.problems:
