@@ -1,7 +1,8 @@
 """The ``accelsim`` command: the only module that prints, parses argv or chooses exit codes.
 
 Exit codes: 0 success; 2 bad input (one line per problem, naming the file and the field, no
-traceback); 3 a sweep finished but some of its points failed; 1 an internal error; 130 interrupted.
+traceback); 3 a sweep finished but some of its points failed; 1 an internal error or an
+environment failure (a folder that cannot be written, a full disk); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -104,6 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("accelsim: interrupted", markup=False)
         return EXIT_INTERRUPTED
+    except OSError as exc:  # the environment, not the input: a folder not writable, a full disk
+        where = f"{exc.filename}: " if exc.filename else ""
+        err.print(f"accelsim: error: {where}{exc.strerror or exc}", markup=False, highlight=False, soft_wrap=True)
+        return EXIT_INTERNAL
     except Exception as exc:  # an accelsim bug: say so in one line unless --debug
         if args.debug:
             raise

@@ -17,6 +17,11 @@ class ReportFolderError(Exception):
 
 def check_replaceable(dest: Path) -> None:
     """Raise :class:`ReportFolderError` unless ``dest`` is absent, empty or an accelsim report."""
+    for parent in dest.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ReportFolderError(f"{parent} is a file, so {dest} cannot be created")
+            break
     if not dest.exists():
         return
     if not dest.is_dir():
