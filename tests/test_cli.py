@@ -29,6 +29,14 @@ OPS_CONTRACT = [
     "dram_write_bits", "energy_pj",
 ]
 ANALYTIC = ["resnet18", "resnet50", "mobilenet-v2", "bert-base"]
+#: one training step on int4-32x32 vs fp16-32x32 (event model, 45 nm): cycles of both runs,
+#: speedup, energy ratio
+PINNED = {
+    "resnet18": (120_042_119, 244_232_896, 2.03456, 3.161174),
+    "resnet50": (389_296_540, 659_176_471, 1.69325, 2.04997),
+    "mobilenet-v2": (445_728_182, 520_884_270, 1.168614, 1.750894),
+    "bert-base": (128_238_653, 377_098_863, 2.940602, 3.674963),
+}
 
 
 @pytest.mark.parametrize("name", ANALYTIC)
@@ -46,6 +54,10 @@ def test_run_shipped_workload(name, cli, tmp_path):
     assert all(f"](plots/{name})" in report for name in plots)  # every plot is in the report
     summary = json.loads((out / "summary.json").read_text())
     assert SUMMARY_KEYS <= set(summary)
+    policy_cycles, baseline_cycles, speedup, energy_ratio = PINNED[name]
+    assert (summary["runs"]["policy"]["cycles"], summary["runs"]["baseline"]["cycles"]) == (policy_cycles, baseline_cycles)
+    assert summary["speedup"] == pytest.approx(speedup, rel=1e-5)
+    assert summary["energy_ratio"] == pytest.approx(energy_ratio, rel=1e-5)
     for label in ("policy", "baseline"):
         run = summary["runs"][label]
         assert RUN_KEYS <= set(run)

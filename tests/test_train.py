@@ -186,3 +186,14 @@ def test_mnist_idx_folder(tmp_path):
     (tmp_path / "junk").write_bytes(b"PK\x03\x04")
     with pytest.raises(InputError, match="not an IDX file"):
         read_idx(tmp_path / "junk")
+
+
+def test_cnn_digits_run_timing_is_pinned():
+    """The shipped cnn-digits example: 20 epochs of 1,438 images at batch 64 are 440 full steps and
+    20 steps of 30; cycles of both runs pinned (the timing does not depend on the trained values)."""
+    setup = api.prepare(WORKLOADS / "cnn-digits.yaml", HWCONFIGS / "int4-32x32.yaml")
+    plan = api.step_plan(setup.workload, setup.network, *api.dataset_sizes(setup.workload, setup.network, setup.workload_file))
+    assert plan.batches == ((64, 440), (30, 20))
+    policy = api.time_run("policy", setup, plan, setup.policy, setup.machine, setup.table)
+    baseline = api.time_run("baseline", setup, plan, setup.baseline_policy, setup.baseline_machine, setup.baseline_table)
+    assert (policy.cycles, baseline.cycles) == (28_502_720, 32_535_580)
