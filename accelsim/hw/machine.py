@@ -55,10 +55,6 @@ class Machine:
         """DRAM bandwidth in bits per clock cycle."""
         return self.spec.dram.bandwidth_gbps / self.spec.clock_ghz
 
-    @property
-    def dram_latency_cycles(self) -> float:
-        return self.spec.dram.latency_ns * self.spec.clock_ghz
-
     def sram_bits(self, buffer: str) -> int:
         return int(getattr(self.spec.sram, f"{buffer}_kib") * KIB_BITS)
 

@@ -26,7 +26,6 @@ import numpy as np
 from accelsim.errors import InputError
 from accelsim.spec.models import DataSpec
 
-DIGITS_SAMPLES = 1797
 SYNTHETIC_DEFAULT_SAMPLES = 2000
 SYNTHETIC_DEFAULT_CLASSES = 10
 MAX_DATA_BYTES = 2 * 1024**3

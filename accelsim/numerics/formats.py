@@ -53,10 +53,6 @@ class Format:
     bias: int | None = None
     max_value: float | None = None
 
-    @property
-    def is_4bit(self) -> bool:
-        return self.bits == 4
-
 
 FORMATS: dict[str, Format] = {
     f.name: f

@@ -125,13 +125,6 @@ class PrecisionPolicy(BaseModel):
             raise ValueError("tpr (Two-Phase Rounding) needs grad_bwd_data: fp4r4")
         return self
 
-    @property
-    def is_4bit(self) -> bool:
-        return any(
-            FORMATS[f].bits == 4
-            for f in (self.fwd_weight, self.fwd_activation, self.grad_bwd_data, self.grad_bwd_weight)
-        )
-
 
 def _preset(name: str, **fields) -> PrecisionPolicy:
     return PrecisionPolicy(name=name, **fields)

@@ -15,9 +15,10 @@ from typing import Callable
 import yaml
 from matplotlib.figure import Figure
 
+from accelsim.energy import COMPONENTS
+
 
 COLORS = {"policy": "tab:blue", "baseline": "tab:orange"}
-COMPONENTS = ("mac", "sram", "dram", "rescale", "vector", "leakage")
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     from accelsim.nn.train import TrainResult
 
 SUMMARY_VERSION = 1
-ENERGY_COMPONENTS = ("mac", "sram", "dram", "rescale", "vector", "leakage")
 
 OPS_COLUMNS = (
     "run", "index", "layer", "phase", "kind", "op", "m", "n", "k", "count", "elements",

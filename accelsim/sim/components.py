@@ -45,10 +45,6 @@ class Dram:
         self._last = 0.0
         self._generation = 0
 
-    def cycles_for(self, bits: float) -> float:
-        """Cycles a transfer of ``bits`` takes with the bus to itself."""
-        return bits / self.bits_per_cycle if bits > 0 else 0.0
-
     def transfer(self, bits: int) -> simpy.Event:
         """Start moving ``bits``; the returned event triggers when the last bit has crossed."""
         done = self.env.event()
