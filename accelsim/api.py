@@ -20,6 +20,7 @@ from accelsim.hw.tech import TechTable
 from accelsim.hw.machine import Machine
 from accelsim.numerics.policy import PrecisionPolicy
 from accelsim.nn.datasets import Dataset, load_dataset
+from accelsim.nn.model import check_trainable
 from accelsim.nn.train import TrainResult, train_cached
 from accelsim.report.files import ReportFolderError, check_replaceable
 from accelsim.report.summary import build_summary
@@ -27,10 +28,10 @@ from accelsim.report.writers import write_run_report
 from accelsim.sim.engine import simulate_step
 from accelsim.sim.result import ActionCounts, StepResult
 from accelsim.spec import load as spec_load
-from accelsim.spec.models import HardwareSpec, WorkloadSpec, suggest
+from accelsim.spec.models import HardwareSpec, LayerListModel, WorkloadSpec, suggest
 from accelsim.trace import Trace
 from accelsim.workload.builder import build_step
-from accelsim.workload.graph import Network
+from accelsim.workload.graph import GraphError, Network
 from accelsim.spec.yamlio import load_yaml_file
 from accelsim.workload.model import build_network, resolve_path
 from accelsim.workload.topology import read_topology
@@ -160,6 +161,7 @@ def prepare(
     policy = spec_load.resolved_policy(workload.precision, wfile, "precision")
     baseline_policy = spec_load.resolved_policy(workload.baseline, wfile, "baseline")
     network = build_network(workload, wfile, wpath.parent)
+    check_trainable_workload(workload, network, wfile)
     table = energy.load_table(hardware.technology, hpath)
     energy.check_table_covers(table, Machine(hardware, str(hpath)))
     baseline_table = energy.load_table(baseline.technology, bfile)
@@ -247,6 +249,21 @@ def trace_workload(path: str | Path, *, sets: Sequence[str] = (), baseline: bool
     return build_traces(network, spec.phases, plan, policy)[0]
 
 
+def check_trainable_workload(spec: WorkloadSpec, network: Network, file: str) -> None:
+    """A workload with a dataset and ``phases: training`` must be trainable: exit-2 input error
+    naming the layer (its field path) and what can be trained otherwise."""
+    if not spec.trained:
+        return
+    try:
+        check_trainable(network)
+    except GraphError as exc:
+        names = [layer.name for layer in network.layers]
+        where = "model"
+        if isinstance(spec.model, LayerListModel) and exc.where in names:
+            where = f"model.layers.{names.index(exc.where)}"
+        raise InputError.single(file, where, f"layer {exc} (this workload has a dataset, so it is trained)") from None
+
+
 def validate_file(path: Path) -> str:
     """Validate one file of any kind, as deeply as it can be checked alone; return its kind.
 
@@ -264,7 +281,7 @@ def validate_file(path: Path) -> str:
     if isinstance(spec, WorkloadSpec):
         for role in ("precision", "baseline"):
             spec_load.resolved_policy(getattr(spec, role), str(path), role)
-        build_network(spec, str(path), path.parent)
+        check_trainable_workload(spec, build_network(spec, str(path), path.parent), str(path))
     elif isinstance(spec, HardwareSpec):
         energy.check_table_covers(energy.load_table(spec.technology, path), Machine(spec, str(path)))
         if spec.baseline:
@@ -317,36 +334,52 @@ def time_run(
 @dataclass
 class RunResult:
     """The outcome of :func:`run`: the summary (``summary.json``), both timings, both trainings
-    (when the workload is trained), the report folder."""
+    (when the workload is trained: one result per seed for each run), the report folder."""
 
     summary: dict
     policy: RunTiming
     baseline: RunTiming
     setup: Setup
-    training: dict[str, TrainResult] | None = None
+    training: dict[str, list[TrainResult]] | None = None
     data: Dataset | None = None
     cached: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
     out_dir: Path | None = None
     files: list[str] = field(default_factory=list)
 
 
 def train_both(
     setup: Setup, data: Dataset, cache_dir: Path | None, progress: Progress | None = None,
-) -> tuple[dict[str, TrainResult], tuple[str, ...]]:
-    """Train the workload in the policy and the baseline precision (or take both from the cache)."""
-    results: dict[str, TrainResult] = {}
+) -> tuple[dict[str, list[TrainResult]], tuple[str, ...], tuple[str, ...]]:
+    """Train the workload in the policy and the baseline precision, once per seed of
+    ``training.seeds`` (or take the trainings from the cache).
+
+    Returns the results per run label (``policy``, ``baseline``), the labels whose every seed came
+    from the cache, and notes for the user (cache entries that failed their checksum and were
+    retrained)."""
+    results: dict[str, list[TrainResult]] = {}
     cached: list[str] = []
+    notes: list[str] = []
+    seeds = setup.workload.training.seed_list
     for label, policy in (("policy", setup.policy), ("baseline", setup.baseline_policy)):
-        message = f"training {policy.name}"
-        report = (lambda done, total, m=message: progress(m, done, total)) if progress else None
-        result, hit = train_cached(
-            setup.network, data, policy, setup.workload.training, setup.workload.data.seed, cache_dir,
-            progress=report,
-        )
-        results[label] = result
-        if hit:
+        per_seed: list[TrainResult] = []
+        hits = 0
+        for i, seed in enumerate(seeds):
+            message = f"training {policy.name}, seed {seed} ({i + 1} of {len(seeds)})"
+            report = (lambda done, total, m=message: progress(m, done, total)) if progress else None
+            result, status = train_cached(
+                setup.network, data, policy, setup.workload.training, seed, cache_dir, progress=report,
+            )
+            per_seed.append(result)
+            hits += status == "cached"
+            if status == "damaged":
+                notes.append(
+                    f"the cached training of {policy.name} (seed {seed}) failed its checksum and was retrained"
+                )
+        results[label] = per_seed
+        if hits == len(seeds):
             cached.append(label)
-    return results, tuple(cached)
+    return results, tuple(cached), tuple(notes)
 
 
 def default_out_dir(setup: Setup, reports_dir: Path = Path("reports")) -> Path:
@@ -395,15 +428,15 @@ def run(
         "baseline", setup, plan, setup.baseline_policy, setup.baseline_machine, setup.baseline_table,
     )
 
-    training, cached = None, ()
+    training, cached, notes = None, (), ()
     if data is not None and setup.workload.phases == "training":
         cache = Path(reports_dir) / ".cache" / "training" if cache_dir == "default" else (
             Path(cache_dir) if cache_dir is not None else None)
-        training, cached = train_both(setup, data, cache, note)
+        training, cached, notes = train_both(setup, data, cache, note)
     summary = build_summary(setup, policy_run, baseline_run, training)
     result = RunResult(
         summary=summary, policy=policy_run, baseline=baseline_run, setup=setup, training=training,
-        data=data, cached=cached,
+        data=data, cached=cached, notes=notes,
     )
     if write:
         note(f"writing {out_dir}")

@@ -137,6 +137,8 @@ def _cmd_run(args: argparse.Namespace, out: Console, err: Console) -> int:
             progress=progress, cache_dir=None if args.retrain else "default",
         )
     out.print(comparison_table(result.summary))
+    for note in (*result.summary["notes"], *result.notes):
+        out.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
     if result.cached:
         out.print(
             f"training of {' and '.join(result.cached)} taken from the cache (reports/.cache; --retrain to redo)",

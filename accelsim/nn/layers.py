@@ -21,7 +21,9 @@ Every matrix product of a :class:`Linear` or :class:`Conv2d` goes through a :cla
 that a precision policy can quantize the operands. The hook sees the GEMM operands exactly as the
 trace lowers them (DESIGN.md, :meth:`accelsim.workload.graph.Layer.gemm_dims`):
 
-* ``fwd(layer, x, w) -> (y, stash)``: ``Y[m×n] = X[m×k]·W[k×n]`` — for a convolution ``X`` is
+* ``fwd(layer, x, w, bias) -> (y, stash)``: ``Y[m×n] = X[m×k]·W[k×n] + bias`` (``bias`` ``[n]``,
+  ``[g, 1, n]`` for grouped convolutions, or ``None``; the array's epilogue adds it before the
+  result is stored, so a hook rounds the sum) — for a convolution ``X`` is
   the im2col matrix (``m = N·H_out·W_out`` rows ordered ``(n, y, x)``, ``k = kh·kw·C_in/g``
   columns ordered ``(kernel row, kernel column, channel)``; zero padding appears in it as exact
   zeros, so a quantizer must map 0 to 0), for a linear layer ``m = N(·tokens)``, ``k = in``.
@@ -62,6 +64,8 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from accelsim.numerics import elementary
+
 __all__ = [
     "AvgPool2d", "BatchNorm", "Conv2d", "Flatten", "Float32Hook", "GemmHook", "GemmRecord",
     "Linear", "MaxPool2d", "Module", "RecordingHook", "ReLU", "ReLU6", "SoftmaxCrossEntropy",
@@ -87,8 +91,8 @@ def _pair(value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
 class GemmHook(Protocol):
     """Executes the three GEMMs of a weight layer; may quantize operands (see the module docs)."""
 
-    def fwd(self, layer: str, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, Any]:
-        """``x[m,k] @ w[k,n]`` → ``(y[m,n], stash)``."""
+    def fwd(self, layer: str, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None) -> tuple[np.ndarray, Any]:
+        """``x[m,k] @ w[k,n] + bias`` → ``(y[m,n], stash)``."""
         ...
 
     def bwd_data(self, layer: str, dy: np.ndarray, w: np.ndarray, stash: Any) -> np.ndarray:
@@ -122,8 +126,11 @@ class Float32Hook:
     def input_grad(self, layer: str, dx: np.ndarray) -> np.ndarray:
         return dx
 
-    def fwd(self, layer: str, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, Any]:
-        return np.matmul(x, w), x
+    def fwd(self, layer: str, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None) -> tuple[np.ndarray, Any]:
+        y = np.matmul(x, w)
+        if bias is not None:
+            y += bias
+        return y, x
 
     def bwd_data(self, layer: str, dy: np.ndarray, w: np.ndarray, stash: Any) -> np.ndarray:
         return np.matmul(dy, _t(w))
@@ -169,8 +176,8 @@ class RecordingHook:
     def input_grad(self, layer: str, dx: np.ndarray) -> np.ndarray:
         return self.inner.input_grad(layer, dx)
 
-    def fwd(self, layer: str, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, Any]:
-        y, stash = self.inner.fwd(layer, x, w)
+    def fwd(self, layer: str, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None) -> tuple[np.ndarray, Any]:
+        y, stash = self.inner.fwd(layer, x, w, bias)
         m, k = x.shape[-2:]
         self.records.append(GemmRecord(layer, "fwd", m, w.shape[-1], k, _count(x)))
         return y, stash
@@ -258,9 +265,7 @@ class Linear(Module):
         if x.shape[-1] != self.in_features:
             raise ValueError(f"{self.name}: expected {self.in_features} input features, got shape {x.shape}")
         x2 = self.hook.prepare_input(self.name, x, training).reshape(-1, self.in_features)
-        y, stash = self.hook.fwd(self.name, x2, self.params["weight"].T)
-        if "bias" in self.params:
-            y += self.params["bias"]
+        y, stash = self.hook.fwd(self.name, x2, self.params["weight"].T, self.params.get("bias"))
         if training:
             self._stash, self._has_stash, self._in_shape = stash, True, x.shape
         else:
@@ -405,12 +410,13 @@ class Conv2d(Module):
         else:
             cg = c // g
             cols = win.reshape(n, ho, wo, g, cg, kh, kw).transpose(3, 0, 1, 2, 5, 6, 4).reshape(g, m, kh * kw * cg)
-        y, stash = self.hook.fwd(self.name, cols, self.gemm_weight())
+        bias = self.params.get("bias")
+        if bias is not None and g > 1:
+            bias = bias.reshape(g, 1, self.out_channels // g)
+        y, stash = self.hook.fwd(self.name, cols, self.gemm_weight(), bias)
         if g > 1:
             y = y.transpose(1, 0, 2)
         y = y.reshape(n, ho, wo, self.out_channels)
-        if "bias" in self.params:
-            y += self.params["bias"]
         if training:
             self._stash, self._has_stash, self._geom = stash, True, (n, c, h, w, ho, wo)
         else:
@@ -684,7 +690,8 @@ class SoftmaxCrossEntropy:
     """Mean softmax cross-entropy over the batch: ``loss, dlogits = sce(logits, labels)``.
 
     ``logits`` ``(N, classes)``, ``labels`` integer class indices ``(N,)``. The gradient is with
-    respect to the logits, already divided by ``N``.
+    respect to the logits, already divided by ``N``, in the logits' dtype. Computed in float64
+    with :mod:`accelsim.numerics.elementary`'s ``exp`` and ``log`` (the same bits on every CPU).
     """
 
     kind = "softmax_xent"
@@ -701,12 +708,13 @@ class SoftmaxCrossEntropy:
             raise ValueError(f"labels must be {n} integer class indices, got {labels.dtype} {labels.shape}")
         if n and (labels.min() < 0 or labels.max() >= classes):
             raise ValueError(f"labels must lie in [0, {classes}), got [{labels.min()}, {labels.max()}]")
-        z = logits - logits.max(axis=1, keepdims=True)
-        ez = np.exp(z)
+        with np.errstate(invalid="ignore", over="ignore"):   # a diverged run's inf logits give NaN
+            z = (logits - logits.max(axis=1, keepdims=True)).astype(np.float64)
+        ez = elementary.exp(z)
         sums = ez.sum(axis=1, keepdims=True)
         rows = np.arange(n)
-        loss = float(np.mean(np.log(sums[:, 0]) - z[rows, labels]))
+        loss = float(np.mean(elementary.log(sums[:, 0]) - z[rows, labels]))
         grad = ez / sums
         grad[rows, labels] -= 1
-        grad *= grad.dtype.type(1.0 / n)
-        return loss, grad
+        grad *= 1.0 / n
+        return loss, grad.astype(logits.dtype)

@@ -15,6 +15,7 @@ input — as in the builder, only the very first layer; a weight layer right aft
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,7 @@ from accelsim.nn.layers import (
 )
 from accelsim.workload.graph import GraphError, Layer, Network, conv_out_size
 
-__all__ = ["SGD", "Sequential", "TRAINABLE_TYPES", "build_model"]
+__all__ = ["Param", "SGD", "Sequential", "TRAINABLE_TYPES", "build_model", "check_trainable"]
 
 #: Graph layer types :func:`build_model` can train.
 TRAINABLE_TYPES = frozenset({"linear", "conv2d", "relu", "relu6", "maxpool", "avgpool", "batchnorm", "flatten"})
@@ -149,14 +150,31 @@ class Sequential:
             np.copyto(target, np.asarray(state[key]), casting="same_kind")
 
 
+@dataclass
+class Param:
+    """One trained tensor: its value (updated in place), its gradient (written in place by the
+    backward pass) and its L2 regularisation (``None``: the optimizer's ``weight_decay``)."""
+
+    name: str
+    value: np.ndarray
+    grad: np.ndarray | None = None
+    weight_decay: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.grad is None:
+            self.grad = np.zeros_like(self.value)
+
+
 class SGD:
-    """SGD with momentum and weight decay, in place on the model's (fp32 master) parameters.
+    """SGD with momentum and weight decay, in place on the model's (fp32 master) parameters and
+    any ``extra`` :class:`Param` (e.g. PACT clip values, with their own regularisation).
 
     ``d = g + weight_decay·w``; ``v = momentum·v + d``; ``w -= lr·v`` (with ``momentum = 0``:
     ``w -= lr·d``). ``lr`` may be changed between steps (schedules). Deterministic.
     """
 
-    def __init__(self, model: Sequential, lr: float, momentum: float = 0.0, weight_decay: float = 0.0):
+    def __init__(self, model: Sequential, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
+                 extra: Sequence[Param] = ()):
         if lr <= 0 or not 0 <= momentum < 1 or weight_decay < 0:
             raise ValueError(
                 f"SGD: need lr > 0, 0 <= momentum < 1, weight_decay >= 0; got {lr}, {momentum}, {weight_decay}"
@@ -165,19 +183,25 @@ class SGD:
         self.lr = float(lr)
         self.momentum = float(momentum)
         self.weight_decay = float(weight_decay)
-        self.velocity: dict[str, np.ndarray] = {
-            f"{lname}.{pname}": np.zeros_like(value) for lname, pname, value, _ in model.parameters()
-        }
+        self.params: list[Param] = [
+            Param(f"{lname}.{pname}", value, grad) for lname, pname, value, grad in model.parameters()
+        ] + list(extra)
+        names = [p.name for p in self.params]
+        if len(set(names)) != len(names):
+            raise ValueError(f"SGD: parameter names must be unique, got {names}")
+        self.velocity: dict[str, np.ndarray] = {p.name: np.zeros_like(p.value) for p in self.params}
         self.steps = 0
 
     def step(self) -> None:
-        for lname, pname, value, grad in self.model.parameters():
+        for p in self.params:
+            value, grad = p.value, p.grad
             t = value.dtype.type
+            wd = self.weight_decay if p.weight_decay is None else p.weight_decay
             d = grad
-            if self.weight_decay:
-                d = grad + t(self.weight_decay) * value
+            if wd:
+                d = grad + t(wd) * value
             if self.momentum:
-                v = self.velocity[f"{lname}.{pname}"]
+                v = self.velocity[p.name]
                 v *= t(self.momentum)
                 v += d
                 d = v
@@ -206,6 +230,41 @@ _NOT_TRAINABLE = {
 }
 
 
+def check_trainable(net: Network) -> None:
+    """Raise :class:`~accelsim.workload.graph.GraphError` naming the first layer :func:`build_model`
+    cannot train (its type, a non-sequential input, a window size these layers do not compute),
+    without allocating anything."""
+    prev: str | None = None
+    for layer in net.layers:
+        _check_layer(layer, prev)
+        prev = layer.name
+
+
+def _check_layer(layer: Layer, prev: str | None) -> None:
+    trainable = ", ".join(sorted(TRAINABLE_TYPES))
+    if layer.type in _NOT_TRAINABLE:
+        raise GraphError(layer.name, f"{layer.type} layer: {_NOT_TRAINABLE[layer.type]} (trainable: {trainable})")
+    if layer.type not in TRAINABLE_TYPES:
+        raise GraphError(layer.name, f"{layer.type} layers are not trainable (trainable: {trainable})")
+    if layer.inputs and (prev is None or layer.inputs != (prev,)):
+        source = "the network input" if prev is None else f"the previous layer {prev!r}"
+        raise GraphError(
+            layer.name,
+            f"reads {list(layer.inputs)} instead of {source}: only sequential networks are trainable "
+            "(residual connections are not trainable yet)",
+        )
+    if layer.type == "batchnorm" and len(layer.in_shape) not in (1, 3):
+        raise GraphError(layer.name, f"batchnorm is trainable on (channels, height, width) or (features,), "
+                                     f"not {list(layer.in_shape)}")
+    if layer.type in ("conv2d", "maxpool", "avgpool"):
+        c, h, w = layer.in_shape
+        ho = conv_out_size(h, layer.kernel[0], layer.stride[0], layer.padding[0])
+        wo = conv_out_size(w, layer.kernel[1], layer.stride[1], layer.padding[1])
+        if (ho, wo) != tuple(layer.out_shape[1:]):
+            raise GraphError(layer.name, f"output {list(layer.out_shape[1:])} is not the floor-mode size "
+                                         f"{[ho, wo]} these layers compute (ceil-mode windows are not trainable)")
+
+
 def build_model(net: Network, rng: np.random.Generator, *, hook: GemmHook | None = None,
                 dtype: Any = np.float32) -> Sequential:
     """A :class:`Sequential` for ``net``; weights drawn from ``rng`` in layer order.
@@ -214,22 +273,8 @@ def build_model(net: Network, rng: np.random.Generator, *, hook: GemmHook | None
     cannot be trained, for non-sequential graphs (a layer reading anything but the previous
     layer) and for shapes these layers would not reproduce (e.g. ceil-mode windows).
     """
-    layers: list[Module] = []
-    prev: str | None = None
-    for i, layer in enumerate(net.layers):
-        if layer.type in _NOT_TRAINABLE:
-            raise GraphError(layer.name, f"{layer.type} layer: {_NOT_TRAINABLE[layer.type]}")
-        if layer.type not in TRAINABLE_TYPES:
-            raise GraphError(layer.name, f"{layer.type} layers are not trainable")
-        if layer.inputs and (prev is None or layer.inputs != (prev,)):
-            source = "the network input" if prev is None else f"the previous layer {prev!r}"
-            raise GraphError(
-                layer.name,
-                f"reads {list(layer.inputs)} instead of {source}: only sequential networks are trainable "
-                "(residual connections are not trainable yet)",
-            )
-        layers.append(_make_layer(layer, rng, dtype=dtype, needs_input_grad=i > 0))
-        prev = layer.name
+    check_trainable(net)
+    layers = [_make_layer(layer, rng, dtype=dtype, needs_input_grad=i > 0) for i, layer in enumerate(net.layers)]
     return Sequential(layers, input_shape=net.input_shape, hook=hook, name=net.name)
 
 
@@ -245,17 +290,8 @@ def _make_layer(layer: Layer, rng: np.random.Generator, *, dtype: Any, needs_inp
     if kind == "relu6":
         return ReLU6(**common)
     if kind == "batchnorm":
-        if len(layer.in_shape) not in (1, 3):
-            raise GraphError(layer.name, f"batchnorm is trainable on (channels, height, width) or (features,), "
-                                         f"not {list(layer.in_shape)}")
         return BatchNorm(layer.in_shape[0], **common)
-    # windowed layers: make sure floor-mode output sizes match the graph
-    c, h, w = layer.in_shape
-    ho = conv_out_size(h, layer.kernel[0], layer.stride[0], layer.padding[0])
-    wo = conv_out_size(w, layer.kernel[1], layer.stride[1], layer.padding[1])
-    if (ho, wo) != tuple(layer.out_shape[1:]):
-        raise GraphError(layer.name, f"output {list(layer.out_shape[1:])} is not the floor-mode size "
-                                     f"{[ho, wo]} these layers compute (ceil-mode windows are not trainable)")
+    c = layer.in_shape[0]
     if kind == "conv2d":
         return Conv2d(c, layer.out_shape[0], layer.kernel, rng=rng, stride=layer.stride, padding=layer.padding,
                       groups=layer.groups, **common)

@@ -1,4 +1,4 @@
-"""Training under a precision policy: bit-exact 4-bit emulation (or FP16/HFP8/FP32) of every GEMM.
+"""Training under a precision policy: every GEMM as the 4-bit (or FP16/HFP8/FP32) array computes it.
 
 The formats come from the same plan the trace builder makes (:func:`accelsim.workload.builder.
 build_step`), so what is trained is what is timed. :class:`QuantHook` executes each weight layer's
@@ -12,9 +12,22 @@ three GEMMs on quantized operands:
   (per-layer power-of-two scale kept across steps), twice under Two-Phase Rounding (one copy per
   GEMM, by the policy's ``tpr_weight_phase``); ``int4-linear-grad`` uses max-scaled ``int4``;
   without GradScale the scale is fixed at 1, as in a network without per-layer scaling;
-* products of 4-bit integer-grid operands are exact and summed exactly by the integer accumulator;
-  an fp32 product of the dequantized values reproduces that sum up to fp32 rounding of the final
-  value, which is what is computed. ``accumulation: fp16-chunked`` emulates FP16 chunk accumulation.
+* **the products** (:func:`accelsim.numerics.gemm.gemm`): two integer-grid operands (INT4, UINT4,
+  radix-4 FP4) are multiplied on their integer codes and summed exactly — the integer accumulator —
+  then scaled once; other formats are summed near-exactly and rounded once to the accumulator
+  format (or FP16 chunk accumulation with ``accumulation: fp16-chunked``). No result depends on
+  the BLAS's summation order, kernel or thread count;
+* **every role** of the policy is applied: GEMM results (bias added) and the vector layers'
+  results, forward and backward, are stored in the ``output`` format; the weight gradient in the
+  master format; master weights, the update and PACT's ``α`` in fp32.
+
+PACT's clip ``α`` is a trained parameter of each layer whose input it quantizes: its gradient is
+the upstream gradient summed where ``x >= α``, it is updated by the same SGD (momentum, learning
+rate) as the weights with its own L2 regularisation (``pact_alpha_decay``), and it is kept
+positive. Its value per epoch is part of the result.
+
+A step whose loss, gradients or parameters become NaN or infinite ends the training of that seed:
+it is reported as diverged (epoch and step), never as a crash.
 
 The trainer records the ops it executes (GEMMs with their shapes and formats, every requantization,
 every vector op) for one step; a test checks they equal the builder's step.
@@ -33,33 +46,37 @@ from typing import Any, Callable
 
 import numpy as np
 
+from accelsim.atomic import atomic_write_bytes, atomic_write_text
 from accelsim.nn.datasets import Dataset
 from accelsim.nn.layers import SoftmaxCrossEntropy
-from accelsim.nn.model import SGD, Sequential, build_model
-from accelsim.numerics.formats import FORMATS
+from accelsim.nn.model import SGD, Param, Sequential, build_model
+from accelsim.numerics.gemm import GridOperand, NonFiniteOperand, gemm
 from accelsim.numerics.gradscale import GradScale
 from accelsim.numerics.policy import PrecisionPolicy
-from accelsim.numerics.quant import (
-    quantize,
-    quantize_float,
-    quantize_fp4r4,
-    matmul_accumulate,
-    two_phase_fp4r4,
-)
-from accelsim.numerics.rescale import pact_backward, pact_forward, quantize_input, quantize_max, quantize_sawb
-from accelsim.atomic import atomic_write_bytes, atomic_write_text
+from accelsim.numerics.quant import int_codes, max_abs, quantize_float, quantize_fp4r4, two_phase_fp4r4
+from accelsim.numerics.rescale import max_scale, pact_backward, quantize_input, sawb_scale
 from accelsim.spec.models import TrainingSpec
 from accelsim.trace import GemmOp, Op, RescaleOp, Trace, VectorOp, loads_trace, op_to_dict
 from accelsim.workload.builder import VECTOR_OP_NAME, build_step
 from accelsim.workload.graph import Network
 
 #: Bump when the numerics change, so cached training results are not reused across versions.
-NUMERICS_VERSION = 1
+NUMERICS_VERSION = 2
 EVAL_BATCH = 512
 #: Gradient values kept for the histogram plot.
 GRAD_SAMPLE = 20000
+#: Smallest PACT clip value (α is kept positive).
+MIN_PACT_ALPHA = 1e-3
 
 Progress = Callable[[int, int], None]
+
+
+class Divergence(ArithmeticError):
+    """A training step produced NaN or infinite values (``where`` says which)."""
+
+    def __init__(self, where: str):
+        super().__init__(where)
+        self.where = where
 
 
 # ------------------------------------------------------------------------------------------------
@@ -110,20 +127,37 @@ class OpRecorder:
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity in float64 with NumPy's pairwise sums (no BLAS: the same bits anywhere)."""
     a64 = a.ravel().astype(np.float64)
     b64 = b.ravel().astype(np.float64)
-    na, nb = float(np.dot(a64, a64)), float(np.dot(b64, b64))
+    na, nb = float(np.sum(a64 * a64)), float(np.sum(b64 * b64))
     if na == 0.0 or nb == 0.0:
         return 1.0 if na == nb else 0.0
-    return float(np.dot(a64, b64) / math.sqrt(na * nb))
+    return float(np.sum(a64 * b64) / math.sqrt(na * nb))
 
 
-def _swap(a: np.ndarray) -> np.ndarray:
-    return np.swapaxes(a, -1, -2)
+def _finite(x: np.ndarray, where: str) -> np.ndarray:
+    if not np.isfinite(x).all():
+        raise Divergence(where)
+    return x
+
+
+def _max_scale(x: np.ndarray, fmt: str, where: str) -> float:
+    """:func:`max_scale`, with a non-finite tensor reported as divergence."""
+    peak = max_abs(x)
+    if not math.isfinite(peak):
+        raise Divergence(where)
+    return max_scale(x, fmt)
 
 
 # ------------------------------------------------------------------------------------------------
 # the quantizing hook
+
+
+def _grid_fp4r4(q) -> GridOperand:
+    """Radix-4 FP4 values as integer codes ``±4**j`` times the grid's smallest level."""
+    unit = q.scale * 4.0**-6
+    return GridOperand(q.values * np.float32(1.0 / unit), unit)
 
 
 class QuantHook:
@@ -131,52 +165,87 @@ class QuantHook:
 
     def __init__(
         self, policy: PrecisionPolicy, plans: dict[str, LayerPlan], rng: np.random.Generator,
-        lr: float, recorder: OpRecorder,
+        recorder: OpRecorder,
     ):
         self.policy = policy
         self.plans = plans
         self.rng = rng
-        self.lr = lr
         self.recorder = recorder
-        self.alpha = {name: float(policy.pact_alpha_init) for name in plans}
+        #: PACT clip values (trained parameters) of the layers whose input PACT quantizes
+        self.alpha: dict[str, Param] = {
+            name: Param(f"{name}.pact_alpha", np.array(policy.pact_alpha_init, dtype=np.float32),
+                        weight_decay=policy.pact_alpha_decay)
+            for name, plan in plans.items()
+            if plan.input_rescale is not None and plan.input_rescale.tensor == "activation"
+            and plan.fwd.a_format == "uint4" and policy.activation_rescale == "pact"
+        }
         gs = policy.gradscale
         self.gradscale = {
             name: GradScale.from_bins(gs.step_log2, gs.underflow_bins) for name in plans
         } if gs.enabled else {}
         self._pact_x: dict[str, np.ndarray] = {}
-        self._grad_data: dict[str, np.ndarray] = {}
+        self._input_scale: dict[str, float | None] = {}
+        self._grad_data: dict[str, Any] = {}
         #: sums and counts of cosine similarities of quantized vs fp32 gradients, per layer and GEMM
         self.fidelity: dict[tuple[str, str], list[float]] = {}
         self.measure_fidelity = False
         self.grad_probe: str | None = None
         self.grad_sample: np.ndarray | None = None
+        #: PACT codes seen per layer while :attr:`count_codes` is on (evaluation)
+        self.count_codes = False
+        self.codes_seen: dict[str, np.ndarray] = {}
+
+    def parameters(self) -> list[Param]:
+        return list(self.alpha.values())
+
+    def _gemm(self, op: GemmOp, a, b, bias=None) -> np.ndarray:
+        return gemm(
+            a, b, acc_format=op.acc_format, out_format=op.out_format, accumulation=self.policy.accumulation,
+            chunk=self.policy.accumulation_chunk, bias=bias,
+        )
 
     # -- forward -------------------------------------------------------------------------------
 
     def prepare_input(self, layer: str, x: np.ndarray, training: bool) -> np.ndarray:
+        """The layer's input as its GEMM reads it: integer codes (their scale kept for
+        :meth:`fwd`) for the integer-grid formats, rounded values for the float formats."""
         plan = self.plans[layer]
         fmt = plan.fwd.a_format
         r = plan.input_rescale
         if r is None:
+            self._input_scale[layer] = None
             return x if fmt == "fp32" else quantize_float(x, fmt).values
         if r.tensor == "input":
-            return x  # stretched onto -8..7 (and recorded) before the model: padding must stay 0
+            # stretched onto -8..7 (and recorded) before the model; padding must stay 0
+            self._input_scale[layer] = 1.0
+            return x
         self.recorder.add(replace(r, elements=x.size, deps=()))
-        if fmt == "uint4" and self.policy.activation_rescale == "pact":
+        if layer in self.alpha:
             if training:
                 self._pact_x[layer] = x
-            return pact_forward(x, self.alpha[layer]).values
-        return quantize_max(x, fmt).values
+            codes, s = int_codes(x, float(self.alpha[layer].value) / 15, "uint4")
+            if self.count_codes:
+                seen = np.bincount(codes.ravel().astype(np.int64), minlength=16) > 0
+                self.codes_seen[layer] = self.codes_seen.get(layer, np.zeros(16, bool)) | seen
+        else:
+            codes, s = int_codes(x, _max_scale(x, fmt, f"{layer} input"), fmt, symmetric=fmt == "int4")
+        self._input_scale[layer] = s
+        return codes
 
     def input_grad(self, layer: str, dx: np.ndarray) -> np.ndarray:
         x = self._pact_x.pop(layer, None)
         if x is None:
             return dx
-        grad_x, grad_alpha = pact_backward(dx, x, self.alpha[layer])
-        self.alpha[layer] = max(self.alpha[layer] - self.lr * grad_alpha, 1e-3)
+        alpha = self.alpha[layer]
+        grad_x, grad_alpha = pact_backward(dx, x, float(alpha.value))
+        alpha.grad[...] = grad_alpha
         return grad_x
 
-    def _weights(self, layer: str, w: np.ndarray) -> np.ndarray:
+    def _input_operand(self, layer: str, x: np.ndarray):
+        s = self._input_scale.pop(layer)
+        return x if s is None else GridOperand(x, s)
+
+    def _weights(self, layer: str, w: np.ndarray):
         plan = self.plans[layer]
         fmt = plan.fwd.b_format
         r = plan.weight_rescale
@@ -184,32 +253,30 @@ class QuantHook:
             return w if fmt == "fp32" else quantize_float(w, fmt).values
         self.recorder.add(replace(r, elements=w.size, deps=()))
         if self.policy.weight_rescale == "sawb":
-            return quantize_sawb(w).values
-        return quantize_max(w, fmt).values
+            codes, s = int_codes(w, sawb_scale(w), "int4", symmetric=True)
+        else:
+            codes, s = int_codes(w, _max_scale(w, fmt, f"{layer} weights"), fmt, symmetric=fmt == "int4")
+        return GridOperand(codes, s)
 
-    def _matmul(self, a: np.ndarray, b: np.ndarray, acc: str) -> np.ndarray:
-        if self.policy.accumulation == "fp16-chunked" and FORMATS[acc].kind == "float":
-            return matmul_accumulate(a, b, "fp16", self.policy.accumulation_chunk)
-        return np.matmul(a, b)
-
-    def fwd(self, layer: str, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, Any]:
+    def fwd(self, layer: str, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None) -> tuple[np.ndarray, Any]:
         plan = self.plans[layer]
+        a = self._input_operand(layer, x)
         wq = self._weights(layer, w)
         op = plan.fwd
         m, k = x.shape[-2:]
         self.recorder.add(replace(op, m=m, n=w.shape[-1], k=k, count=_count(x), a_elements=0, deps=()))
-        return self._matmul(x, wq, op.acc_format), (x, wq)
+        return self._gemm(op, a, wq, bias), (a, wq)
 
     # -- backward ------------------------------------------------------------------------------
 
-    def _quantize_grad(self, layer: str, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _quantize_grad(self, layer: str, dy: np.ndarray) -> tuple[Any, Any]:
         """The incoming gradient as the weight-gradient and the data-gradient GEMMs read it."""
         plan = self.plans[layer]
         f_weight = plan.bwd_weight.b_format
         f_data = plan.bwd_data.a_format if plan.bwd_data is not None else f_weight
         for r in plan.grad_rescales:
             self.recorder.add(replace(r, elements=dy.size, deps=()))
-        out: dict[str, np.ndarray] = {}
+        out: dict[str, Any] = {}
         if "fp4r4" in (f_weight, f_data):
             gs = self.gradscale.get(layer)
             scale = gs.observe(dy) if gs is not None else 1.0
@@ -217,19 +284,19 @@ class QuantHook:
             if self.policy.tpr:
                 phases = two_phase_fp4r4(dy, scale, **kw)
                 w_phase = self.policy.tpr_weight_phase
-                by_role = {"weight": phases[w_phase].values, "data": phases[1 - w_phase].values}
+                by_role = {"weight": phases[w_phase], "data": phases[1 - w_phase]}
             else:
-                q = quantize_fp4r4(dy, scale, phase=0, **kw).values
+                q = quantize_fp4r4(dy, scale, phase=0, **kw)
                 by_role = {"weight": q, "data": q}
-            if f_weight == "fp4r4":
-                out["weight"] = by_role["weight"]
-            if f_data == "fp4r4":
-                out["data"] = by_role["data"]
+            for role, fmt in (("weight", f_weight), ("data", f_data)):
+                if fmt == "fp4r4":
+                    out[role] = _grid_fp4r4(by_role[role])
         for role, fmt in (("weight", f_weight), ("data", f_data)):
             if role in out:
                 continue
             if fmt in ("int4", "uint4"):
-                out[role] = quantize(dy, "int4", symmetric=True).values
+                codes, s = int_codes(dy, _max_scale(dy, "int4", f"{layer} gradient"), "int4", symmetric=True)
+                out[role] = GridOperand(codes, s)
             elif fmt == "fp32":
                 out[role] = dy
             else:
@@ -237,7 +304,8 @@ class QuantHook:
         if self.measure_fidelity:
             for role, phase in (("weight", "bwd_weight"), ("data", "bwd_data")):
                 entry = self.fidelity.setdefault((layer, phase), [0.0, 0.0])
-                entry[0] += _cosine(out[role], dy)
+                g = out[role]
+                entry[0] += _cosine(g.values() if isinstance(g, GridOperand) else g, dy)
                 entry[1] += 1
         if layer == self.grad_probe:
             flat = dy.ravel()
@@ -251,7 +319,8 @@ class QuantHook:
         op = self.plans[layer].bwd_weight
         m, n = dy.shape[-2:]
         self.recorder.add(replace(op, m=x.shape[-1], n=n, k=m, count=_count(dy), a_elements=0, deps=()))
-        return self._matmul(_swap(x), g_weight, op.acc_format)
+        xt = x.T if isinstance(x, GridOperand) else np.swapaxes(x, -1, -2)
+        return self._gemm(op, xt, g_weight)
 
     def bwd_data(self, layer: str, dy: np.ndarray, w: np.ndarray, stash: Any) -> np.ndarray:
         _, wq = stash
@@ -259,11 +328,12 @@ class QuantHook:
         op = self.plans[layer].bwd_data
         m, n = dy.shape[-2:]
         self.recorder.add(replace(op, m=m, n=w.shape[-2], k=n, count=_count(dy), out_elements=0, deps=()))
-        return self._matmul(g_data, _swap(wq), op.acc_format)
+        wt = wq.T if isinstance(wq, GridOperand) else np.swapaxes(wq, -1, -2)
+        return self._gemm(op, g_data, wt)
 
 
-def _count(a: np.ndarray) -> int:
-    return a.shape[0] if a.ndim == 3 else 1
+def _count(a) -> int:
+    return a.shape[0] if len(a.shape) == 3 else 1
 
 
 # ------------------------------------------------------------------------------------------------
@@ -277,43 +347,61 @@ class EpochStats:
     train_accuracy: float
     test_loss: float
     test_accuracy: float
+    #: PACT clip value of each layer at the end of the epoch
+    pact_alpha: dict[str, float] = field(default_factory=dict)
+    #: "ok", or "diverged at step N" (the training stopped in this epoch)
+    status: str = "ok"
 
 
 @dataclass
 class TrainResult:
-    """What a training run produced: accuracy, curves, gradient fidelity and one recorded step."""
+    """What a training run produced: accuracy, curves, gradient fidelity and one recorded step.
+
+    ``accuracy`` is the final epoch's test accuracy, ``None`` if the run diverged (``diverged``
+    then says ``{"epoch", "step"}``). ``pact_codes_used``: per PACT layer, how many of the 16 UINT4
+    codes its input used on the test set after training.
+    """
 
     precision: str
-    accuracy: float
+    seed: int
+    accuracy: float | None
     history: list[EpochStats]
     grad_fidelity: dict[str, dict[str, float]]
     steps: int
     recorded_ops: list[Op]
     grad_sample: np.ndarray
     grad_layer: str | None
+    diverged: dict[str, int] | None = None
+    pact_codes_used: dict[str, int] = field(default_factory=dict)
 
 
 _VECTOR_LAYERS = {"ReLU": "relu", "ReLU6": "relu6", "MaxPool2d": "maxpool", "AvgPool2d": "avgpool", "BatchNorm": "batchnorm"}
+#: Layers whose forward result is one of their inputs' values (or 0, or 6): a tensor already in
+#: the output format stays in it, so rounding it again would change nothing.
+_KEEPS_FORMAT_FWD = frozenset({"ReLU", "ReLU6", "MaxPool2d", "Flatten"})
+#: Layers whose backward masks or reshapes the incoming gradient (never sums two values).
+_KEEPS_FORMAT_BWD = frozenset({"ReLU", "ReLU6", "Flatten"})
 
 
 def train(
     net: Network, data: Dataset, policy: PrecisionPolicy, training: TrainingSpec, seed: int,
     *, progress: Progress | None = None,
 ) -> TrainResult:
-    """Train ``net`` on ``data`` under ``policy``; deterministic for a given seed."""
+    """Train ``net`` on ``data`` under ``policy``; deterministic for a given seed (the same bits
+    on any machine). ``seed`` sets the initialisation, the shuffling and the stochastic rounding."""
     rng = np.random.default_rng(seed)
     model = build_model(net, rng)
     plans = layer_plans(build_step(net, policy))
     recorder = OpRecorder()
     opt_spec = training.optimizer
-    hook = QuantHook(policy, plans, np.random.default_rng([seed, 1]), opt_spec.lr, recorder)
+    hook = QuantHook(policy, plans, np.random.default_rng([seed, 1]), recorder)
     model.hook = hook
     gemm_names = [layer.name for layer in model.gemm_layers()]
     hook.grad_probe = next(
         (n for n in gemm_names if plans[n].bwd_weight.b_format in ("fp4r4", "int4")),
         gemm_names[len(gemm_names) // 2] if gemm_names else None,
     )
-    opt = SGD(model, opt_spec.lr, opt_spec.momentum, opt_spec.weight_decay)
+    opt = SGD(model, opt_spec.lr, opt_spec.momentum, opt_spec.weight_decay, extra=hook.parameters())
     loss_fn = SoftmaxCrossEntropy()
     first = gemm_names[0] if gemm_names else None
     map_input = first is not None and plans[first].input_rescale is not None and plans[first].input_rescale.tensor == "input"
@@ -324,6 +412,7 @@ def train(
     steps_per_epoch = -(-n // batch)
     total = epochs * steps_per_epoch
     history: list[EpochStats] = []
+    diverged: dict[str, int] | None = None
     step = 0
     for epoch in range(epochs):
         order = rng.permutation(n)
@@ -334,14 +423,24 @@ def train(
             xb, yb = data.x_train[idx], data.y_train[idx]
             recorder.active = step == 0
             hook.measure_fidelity = start == 0
-            if map_input:
-                recorder.add(replace(plans[first].input_rescale, elements=xb.size, deps=()))
-                xb = quantize_input(xb).values
-            logits = _forward(model, xb, recorder, out_fmt)
-            loss, dlogits = loss_fn(logits, yb)
-            recorder.add(VectorOp(model.layers[-1].name, "fwd", logits.size, "softmax_xent", out_fmt))
-            _backward(model, dlogits, recorder, out_fmt)
-            opt.step()
+            try:
+                if map_input:
+                    recorder.add(replace(plans[first].input_rescale, elements=xb.size, deps=()))
+                    xb = quantize_input(xb).values
+                logits = _forward(model, xb, recorder, out_fmt)
+                loss, dlogits = loss_fn(logits, yb)
+                if not math.isfinite(loss):
+                    raise Divergence("loss")
+                recorder.add(VectorOp(model.layers[-1].name, "fwd", logits.size, "softmax_xent", out_fmt))
+                _backward(model, _round(dlogits, out_fmt), recorder, out_fmt)
+                opt.step()
+                for param in opt.params:
+                    _finite(param.value, param.name)
+                for p in hook.parameters():
+                    np.maximum(p.value, np.float32(MIN_PACT_ALPHA), out=p.value)
+            except (Divergence, NonFiniteOperand):
+                diverged = {"epoch": epoch + 1, "step": step + 1}
+                break
             for layer in reversed(model.gemm_layers()):
                 recorder.add(VectorOp(layer.name, "update", layer.params["weight"].size, "sgd_update", policy.master_weight))
             recorder.active = False
@@ -350,25 +449,41 @@ def train(
             step += 1
             if progress is not None:
                 progress(step, total)
+        alphas = {name: float(p.value) for name, p in hook.alpha.items()}
+        if diverged is not None:
+            nan = float("nan")
+            history.append(EpochStats(epoch + 1, nan, nan, nan, nan, alphas, f"diverged at step {diverged['step']}"))
+            break
+        hook.count_codes = epoch == epochs - 1
         test_loss, test_acc = evaluate(model, data.x_test, data.y_test, map_input)
-        history.append(EpochStats(epoch + 1, loss_sum / n, correct / n, test_loss, test_acc))
+        hook.count_codes = False
+        history.append(EpochStats(epoch + 1, loss_sum / n, correct / n, test_loss, test_acc, alphas))
     fidelity: dict[str, dict[str, float]] = {}
     for (layer, phase), (total_cos, count) in hook.fidelity.items():
         fidelity.setdefault(layer, {})[phase] = total_cos / count if count else float("nan")
     return TrainResult(
-        precision=policy.name, accuracy=history[-1].test_accuracy, history=history,
-        grad_fidelity=fidelity, steps=step, recorded_ops=list(recorder.ops),
+        precision=policy.name, seed=seed, accuracy=None if diverged else history[-1].test_accuracy,
+        history=history, grad_fidelity=fidelity, steps=step, recorded_ops=list(recorder.ops),
         grad_sample=hook.grad_sample if hook.grad_sample is not None else np.zeros(0, np.float32),
-        grad_layer=hook.grad_probe,
+        grad_layer=hook.grad_probe, diverged=diverged,
+        pact_codes_used={name: int(seen.sum()) for name, seen in hook.codes_seen.items()},
     )
+
+
+def _round(x: np.ndarray, fmt: str) -> np.ndarray:
+    """A tensor stored in the policy's ``output`` format."""
+    return x if fmt == "fp32" else quantize_float(x, fmt).values
 
 
 def _forward(model: Sequential, x: np.ndarray, recorder: OpRecorder, fmt: str) -> np.ndarray:
     x = np.asarray(x, dtype=model.dtype)
     for layer in model.layers:
         x = layer.forward(x, True)
-        kind = _VECTOR_LAYERS.get(type(layer).__name__)
+        cls = type(layer).__name__
+        kind = _VECTOR_LAYERS.get(cls)
         if kind is not None:
+            if cls not in _KEEPS_FORMAT_FWD:
+                x = _round(x, fmt)
             recorder.add(VectorOp(layer.name, "fwd", x.size, VECTOR_OP_NAME[kind], fmt))
     return x
 
@@ -378,7 +493,10 @@ def _backward(model: Sequential, grad: np.ndarray, recorder: OpRecorder, fmt: st
         grad = layer.backward(grad)
         if grad is None:
             return
-        kind = _VECTOR_LAYERS.get(type(layer).__name__)
+        cls = type(layer).__name__
+        if cls not in _KEEPS_FORMAT_BWD:
+            grad = _round(grad, fmt)
+        kind = _VECTOR_LAYERS.get(cls)
         if kind is not None:
             recorder.add(VectorOp(layer.name, "bwd_data", grad.size, VECTOR_OP_NAME[kind] + "_bwd", fmt))
 
@@ -387,14 +505,20 @@ def evaluate(model: Sequential, x: np.ndarray, y: np.ndarray, map_input: bool) -
     """Mean loss and accuracy of the model in eval mode (same quantized forward, no stash)."""
     loss_fn = SoftmaxCrossEntropy()
     loss_sum, correct = 0.0, 0
+    fmt = model.hook.policy.output if isinstance(model.hook, QuantHook) else "fp32"
     for start in range(0, len(y), EVAL_BATCH):
         xb, yb = x[start:start + EVAL_BATCH], y[start:start + EVAL_BATCH]
         if map_input:
             xb = quantize_input(xb).values
-        logits = model.forward(xb, training=False)
-        loss, _ = loss_fn(logits, yb)
+        xb = np.asarray(xb, dtype=model.dtype)
+        for layer in model.layers:
+            xb = layer.forward(xb, False)
+            cls = type(layer).__name__
+            if cls in _VECTOR_LAYERS and cls not in _KEEPS_FORMAT_FWD:
+                xb = _round(xb, fmt)
+        loss, _ = loss_fn(xb, yb)
         loss_sum += float(loss) * len(yb)
-        correct += int(np.sum(np.argmax(logits, axis=1) == yb))
+        correct += int(np.sum(np.argmax(xb, axis=1) == yb))
     return loss_sum / len(y), correct / len(y)
 
 
@@ -407,7 +531,7 @@ def quantize_image(image: np.ndarray, bits: int) -> np.ndarray:
 
 __all__ = [
     "QuantHook", "OpRecorder", "LayerPlan", "layer_plans", "train", "evaluate", "TrainResult",
-    "EpochStats", "quantize_image", "NUMERICS_VERSION",
+    "EpochStats", "Divergence", "quantize_image", "NUMERICS_VERSION", "training_key", "train_cached",
 ]
 
 
@@ -416,69 +540,101 @@ __all__ = [
 
 
 def training_key(net: Network, data: Dataset, policy: PrecisionPolicy, training: TrainingSpec, seed: int) -> str:
-    """Hash of everything a training result depends on (the data by content)."""
+    """Hash of everything a training result depends on: the numerics version, the network, the
+    batch size, the data (by content), the policy, the training settings and the seed. (The
+    results do not depend on the machine, the BLAS or its thread count.)"""
 
     digest = hashlib.sha256()
     for array in (data.x_train, data.y_train, data.x_test, data.y_test):
         digest.update(np.ascontiguousarray(array).tobytes())
-        digest.update(str(array.shape).encode())
+        digest.update(str((array.dtype.str, array.shape)).encode())
     payload = {
         "numerics_version": NUMERICS_VERSION,
         "network": [dataclasses.asdict(layer) for layer in net.layers],
+        "input_shape": list(net.input_shape),
         "batch_size": net.batch_size,
         "policy": policy.model_dump(mode="json"),
-        "training": training.model_dump(mode="json"),
+        "training": training.model_dump(mode="json", exclude={"seeds"}),
         "seed": seed,
         "data": digest.hexdigest(),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
-def save_result(result: TrainResult, path_stem: Path) -> None:
-    """Write ``<stem>.npz`` then ``<stem>.json`` (the JSON last: its presence marks a complete entry)."""
+def _meta(result: TrainResult) -> dict[str, Any]:
+    return {
+        "precision": result.precision, "seed": result.seed, "accuracy": result.accuracy, "steps": result.steps,
+        "history": [dataclasses.asdict(h) for h in result.history], "grad_fidelity": result.grad_fidelity,
+        "grad_layer": result.grad_layer, "diverged": result.diverged, "pact_codes_used": result.pact_codes_used,
+        "recorded_ops": [op_to_dict(op) for op in result.recorded_ops],
+    }
 
+
+def _checksum(meta_text: str, npz: bytes) -> str:
+    return hashlib.sha256(meta_text.encode() + b"\0" + npz).hexdigest()
+
+
+def save_result(result: TrainResult, path_stem: Path) -> None:
+    """Write ``<stem>.npz`` then ``<stem>.json`` (the JSON last: its presence marks a complete
+    entry); the JSON carries a checksum of both."""
     buf = io.BytesIO()
     np.savez(buf, grad_sample=result.grad_sample)
-    atomic_write_bytes(path_stem.with_suffix(".npz"), buf.getvalue())
-    meta = {
-        "precision": result.precision, "accuracy": result.accuracy, "steps": result.steps,
-        "history": [vars(h) for h in result.history], "grad_fidelity": result.grad_fidelity,
-        "grad_layer": result.grad_layer, "recorded_ops": [op_to_dict(op) for op in result.recorded_ops],
-    }
-    atomic_write_text(path_stem.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
+    npz = buf.getvalue()
+    meta_text = json.dumps(_meta(result), indent=1, sort_keys=True)
+    atomic_write_bytes(path_stem.with_suffix(".npz"), npz)
+    entry = {"checksum": _checksum(meta_text, npz), "result": meta_text}
+    atomic_write_text(path_stem.with_suffix(".json"), json.dumps(entry) + "\n")
+
+
+class DamagedCacheEntry(Exception):
+    """A cache entry that exists but does not verify (edited, truncated, unreadable)."""
 
 
 def load_result(path_stem: Path) -> TrainResult | None:
-
+    """The cached result, ``None`` if there is none; :class:`DamagedCacheEntry` if the entry does
+    not match its checksum or cannot be read."""
     meta_path, npz_path = path_stem.with_suffix(".json"), path_stem.with_suffix(".npz")
-    if not (meta_path.is_file() and npz_path.is_file()):
+    if not meta_path.is_file():
         return None
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        with np.load(npz_path, allow_pickle=False) as archive:
+        entry = json.loads(meta_path.read_text(encoding="utf-8"))
+        npz = npz_path.read_bytes()
+        meta_text = entry["result"]
+        if not isinstance(meta_text, str) or entry.get("checksum") != _checksum(meta_text, npz):
+            raise DamagedCacheEntry(str(meta_path))
+        meta = json.loads(meta_text)
+        with np.load(io.BytesIO(npz), allow_pickle=False) as archive:
             sample = archive["grad_sample"]
         header = json.dumps({"trace": 1, "workload": "cached"})
         ops = loads_trace(header + "\n" + "\n".join(json.dumps(o) for o in meta["recorded_ops"]), str(meta_path)).ops
         return TrainResult(
-            precision=meta["precision"], accuracy=meta["accuracy"],
+            precision=meta["precision"], seed=meta["seed"], accuracy=meta["accuracy"],
             history=[EpochStats(**h) for h in meta["history"]], grad_fidelity=meta["grad_fidelity"],
             steps=meta["steps"], recorded_ops=list(ops), grad_sample=sample, grad_layer=meta["grad_layer"],
+            diverged=meta["diverged"], pact_codes_used=meta["pact_codes_used"],
         )
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # a damaged cache entry is retrained, not trusted
+    except DamagedCacheEntry:
+        raise
+    except Exception as exc:  # anything unreadable is damage, never trusted
+        raise DamagedCacheEntry(str(meta_path)) from exc
 
 
 def train_cached(
     net: Network, data: Dataset, policy: PrecisionPolicy, training: TrainingSpec, seed: int,
     cache_dir: Path | None, *, progress: Progress | None = None,
-) -> tuple[TrainResult, bool]:
-    """:func:`train`, or its cached result; returns ``(result, came_from_cache)``."""
+) -> tuple[TrainResult, str]:
+    """:func:`train`, or its cached result; returns ``(result, status)`` with status ``"trained"``,
+    ``"cached"`` or ``"damaged"`` (a cache entry failed its checksum and was retrained)."""
     if cache_dir is None:
-        return train(net, data, policy, training, seed, progress=progress), False
+        return train(net, data, policy, training, seed, progress=progress), "trained"
     stem = cache_dir / training_key(net, data, policy, training, seed)
-    cached = load_result(stem)
+    status = "trained"
+    try:
+        cached = load_result(stem)
+    except DamagedCacheEntry:
+        cached, status = None, "damaged"
     if cached is not None:
-        return cached, True
+        return cached, "cached"
     result = train(net, data, policy, training, seed, progress=progress)
     save_result(result, stem)
-    return result, False
+    return result, status

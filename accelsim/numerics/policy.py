@@ -78,7 +78,14 @@ class PrecisionPolicy(BaseModel):
     pointwise_conv: str | None = Field(None, description="preset whose formats 1x1 convolutions use")
     weight_rescale: Literal["sawb", "max"] = Field("sawb", description="per-step weight scaling")
     activation_rescale: Literal["pact", "max"] = Field("pact", description="per-step activation scaling")
-    pact_alpha_init: float = Field(8.0, gt=0, le=1e6, description="initial PACT clip value")
+    pact_alpha_init: float = Field(
+        10.0, gt=0, le=1e6,
+        description="initial PACT clip value α (PACT, Choi et al. 2018, arXiv 1805.06085: 10)",
+    )
+    pact_alpha_decay: float = Field(
+        0.0002, ge=0, le=1,
+        description="L2 regularisation of α (PACT: λα = 0.0002, the weight decay of its CIFAR-10 runs)",
+    )
     tpr: bool = Field(False, description="Two-Phase Rounding of 4-bit gradients (two copies)")
     tpr_weight_phase: Literal[0, 1] = Field(
         0, description="which TPR phase feeds the weight-gradient GEMM (the other feeds bwd_data)"

@@ -42,6 +42,7 @@ __all__ = [
     "max_abs",
     "quantize",
     "quantize_int",
+    "int_codes",
     "quantize_fp4r4",
     "two_phase_fp4r4",
     "fp4r4_levels",
@@ -50,7 +51,6 @@ __all__ = [
     "encode",
     "decode",
     "representable_values",
-    "matmul_accumulate",
 ]
 
 _F32 = np.float32
@@ -199,6 +199,22 @@ def quantize_int(
     Stochastic rounding is unbiased for ``qmin <= x/s <= qmax``. ``Quantized.scale`` is
     ``float(s32)``.
     """
+    codes, s = int_codes(x, scale, fmt, symmetric=symmetric, rounding=rounding, rng=rng)
+    return Quantized(np.multiply(codes, _F32(s), out=codes), s, fmt)
+
+
+def int_codes(
+    x,
+    scale: float,
+    fmt: str = "int4",
+    *,
+    symmetric: bool = False,
+    rounding: Rounding | str = Rounding.NEAREST,
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, float]:
+    """The integer codes ``q`` of :func:`quantize_int` (as float32, the input's shape) and the
+    scale ``float(float32(scale))``: ``quantize_int(...).values == fl32(q * s)``. The exact GEMMs
+    multiply these codes (:func:`accelsim.numerics.gemm.int_matmul`)."""
     f = get_format(fmt)
     if f.kind not in ("int", "uint"):
         raise ValueError(f"quantize_int handles the integer formats, not {fmt!r}")
@@ -217,8 +233,7 @@ def quantize_int(
         t += _need_rng(rng).random(t.shape, dtype=_F32)
         np.floor(t, out=t)
     np.clip(t, qmin, qmax, out=t)
-    np.multiply(t, s, out=t)
-    return Quantized(t.reshape(shape), float(s), fmt)
+    return t.reshape(shape), float(s)
 
 
 # --------------------------------------------------------------------------- radix-4 FP4
@@ -669,93 +684,3 @@ def _max_int_scale(x, qmax: int) -> float:
     if not math.isfinite(peak):
         raise ValueError("cannot derive a scale from a tensor with inf or NaN")
     return peak / qmax if peak > 0 else 1.0
-
-
-# --------------------------------------------------------------------------- accumulation
-
-_ACC_FORMATS = ("fp32", "fp16", "int32", "int16")
-
-
-def matmul_accumulate(a, b, acc_format: str = "fp32", chunk: int = 64) -> np.ndarray:
-    """``a @ b`` with the accumulator in ``fp32``, emulated ``fp16``, or an ``int32``/``int16``
-    integer register.
-
-    Operands are converted to float32; ``a`` is ``(..., M, K)``, ``b`` is ``(..., K, N)``.
-    The result is float32 for the float accumulators and ``int32``/``int16`` for the integer ones.
-
-    * ``fp32``: one float32 ``a @ b`` (BLAS; its summation order is the library's).
-    * ``fp16`` (chunk-based accumulation, Wang et al. 2018): the reduction dimension K is cut into
-      consecutive chunks of ``chunk`` (the last may be shorter). Each chunk's partial product
-      ``P_i = a[..., K_i] @ b[..., K_i, :]`` is computed in float32 (the chunk's local adder tree)
-      and rounded to fp16; the running sum is kept in fp16:
-      ``acc_0 = fp16(P_0)``, ``acc_i = fp16(acc_{i-1} + fp16(P_i))`` (IEEE round half to even,
-      overflow to ``±inf``). ``chunk=1`` is plain sequential fp16 accumulation.
-      Bit-exactness: when each operand is a small integer times a power of two (int4/uint4 values
-      with a power-of-two scale, or their codes; fp4r4 values on one grid), every product and,
-      for ``chunk <= 512``, every chunk sum is exact in float32, so the result does not depend on
-      the BLAS summation order. Values with an arbitrary float scale carry its 24-bit mantissa,
-      so a chunk sum may be rounded (in BLAS order) before its fp16 rounding; to avoid that, pass
-      the codes and multiply the result by the scale.
-
-    * ``int32``/``int16``: both operands must be integer-valued (the codes of integer-grid
-      formats: int4/uint4 codes, fp4r4 values divided by their smallest level ``T*4**-6``); the
-      sum is exact (float32 BLAS over K-chunks short enough that every partial sum stays below
-      ``2**24``, chunks added in float64), then saturated to the register's range ``[qmin, qmax]``
-      (the final sum is clamped; intermediate wrap-around is not modelled). ``chunk`` is unused.
-
-    One Python iteration per chunk; everything inside is vectorised.
-    """
-    if acc_format not in _ACC_FORMATS:
-        raise ValueError(f"acc_format must be one of {', '.join(_ACC_FORMATS)}, got {acc_format!r}")
-    a = np.asarray(a, dtype=_F32)
-    b = np.asarray(b, dtype=_F32)
-    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
-        raise ValueError(f"cannot multiply shapes {a.shape} and {b.shape}")
-    if acc_format == "fp32":
-        return np.matmul(a, b)
-    if acc_format in ("int32", "int16"):
-        return _exact_int_matmul(a, b, acc_format)
-    if not isinstance(chunk, (int, np.integer)) or chunk < 1:
-        raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
-    with np.errstate(over="ignore", invalid="ignore"):   # IEEE: overflow to inf, inf - inf = NaN
-        return _chunked_fp16(a, b, chunk)
-
-
-def _chunked_fp16(a: np.ndarray, b: np.ndarray, chunk: int) -> np.ndarray:
-    k = a.shape[-1]
-    acc = None
-    for k0 in range(0, max(k, 1), chunk):
-        part = np.matmul(a[..., k0:k0 + chunk], b[..., k0:k0 + chunk, :])
-        part = _round_fp16(part.reshape(-1)).reshape(part.shape)
-        if acc is None:
-            acc = part
-        else:
-            # the float32 sum of two fp16 numbers rounded once more to fp16 is the correctly
-            # rounded fp16 sum (24 >= 2*11 + 2 bits: double rounding is innocuous)
-            acc += part
-            acc = _round_fp16(acc.reshape(-1)).reshape(acc.shape)
-    return acc
-
-
-def _exact_int_matmul(a: np.ndarray, b: np.ndarray, acc_format: str) -> np.ndarray:
-    for name, t in (("a", a), ("b", b)):
-        if not np.array_equal(t, np.rint(t)):
-            raise ValueError(
-                f"{acc_format} accumulation needs integer-valued operands (codes); {name} has "
-                "non-integers"
-            )
-    f = get_format(acc_format)
-    k = a.shape[-1]
-    bound = max_abs(a) * max_abs(b)               # largest |product|
-    step = k if bound == 0 else max(1, min(k, int(2.0**24 // bound)))
-    if bound > 2.0**24:                           # products themselves need float64
-        total = np.matmul(a.astype(np.float64), b.astype(np.float64))
-    elif step >= k:                               # every partial sum <= 2**24: float32 is exact
-        total = np.matmul(a, b).astype(np.float64)
-    else:
-        total = None
-        for k0 in range(0, k, step):
-            part = np.matmul(a[..., k0:k0 + step], b[..., k0:k0 + step, :]).astype(np.float64)
-            total = part if total is None else total + part
-    np.clip(total, f.qmin, f.qmax, out=total)
-    return total.astype(np.dtype(f"int{f.bits}"))

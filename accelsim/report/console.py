@@ -6,6 +6,8 @@ from typing import Any
 
 from rich.table import Table
 
+from accelsim.report.text import accuracy_text, delta_text
+
 
 def _fmt_time(seconds: float) -> str:
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
@@ -39,9 +41,6 @@ def comparison_table(summary: dict[str, Any]) -> Table:
                 return f"{joules / scale:.4g} {unit}"
         return f"{run['energy_pj']:.4g} pJ"
 
-    def accuracy(run: dict[str, Any]) -> str:
-        return "n/a" if run["accuracy"] is None else f"{run['accuracy']:.2%}"
-
     delta = summary["accuracy_delta"]
     table.add_row("steps", f"{policy['steps']:,}", f"{base['steps']:,}", "")
     table.add_row("cycles", f"{policy['cycles']:,}", f"{base['cycles']:,}", "")
@@ -50,6 +49,12 @@ def comparison_table(summary: dict[str, Any]) -> Table:
     table.add_row("array utilization", f"{policy['utilization']:.1%}", f"{base['utilization']:.1%}", "")
     table.add_row("memory stall", stall(policy), stall(base), "")
     table.add_row("energy", energy(policy), energy(base), f"ratio {_fmt_ratio(summary['energy_ratio'])}")
-    table.add_row("accuracy", accuracy(policy), accuracy(base),
-                  "n/a" if delta is None else f"{delta * 100:+.2f} pt")
+    table.add_row("4-bit share of MACs", f"{policy['four_bit_mac_fraction']:.1%}",
+                  f"{base['four_bit_mac_fraction']:.1%}", "")
+    if summary.get("trained"):
+        seeds = policy["seeds"] or []
+        table.add_row(f"accuracy ({len(seeds)} seed{'s' if len(seeds) != 1 else ''})",
+                      accuracy_text(policy), accuracy_text(base), delta_text(summary))
+    else:
+        table.add_row("accuracy", "not trained", "not trained", "")
     return table

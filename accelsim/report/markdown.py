@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from accelsim.report.text import accuracy_text, delta_text
+
 #: Per-layer rows shown in report.md (the full table is layers.csv).
 MAX_LAYER_ROWS = 40
 
@@ -56,13 +58,23 @@ def render_report(
         f"| cycles | {p['cycles']:,} | {b['cycles']:,} | |",
         f"| energy | {_si(p['energy_pj'] and p['energy_pj'] * 1e-12, 'J')} | "
         f"{_si(b['energy_pj'] and b['energy_pj'] * 1e-12, 'J')} | energy ratio **{_ratio(summary['energy_ratio'])}** |",
-        f"| accuracy | {_pct(p['accuracy'])} | {_pct(b['accuracy'])} | "
-        f"delta **{_delta(summary['accuracy_delta'])}** |",
+        f"| accuracy{_seeds(p)} | {accuracy_text(p) if summary.get('trained') else 'not trained'} | "
+        f"{accuracy_text(b) if summary.get('trained') else 'not trained'} | "
+        f"delta **{delta_text(summary) if summary.get('trained') else 'n/a'}** |",
+        f"| 4-bit share of MACs | {p['four_bit_mac_fraction']:.1%} | {b['four_bit_mac_fraction']:.1%} | |",
         f"| area | {_mm2(p['area_mm2'])} | {_mm2(b['area_mm2'])} | |",
         f"| array utilization | {p['utilization']:.1%} | {b['utilization']:.1%} | |",
         f"| memory stall per step | {_share(p)} | {_share(b)} | |",
         "",
     ]
+    if summary.get("trained"):
+        lines += [
+            "Accuracy is the final epoch's test accuracy, mean ± sample standard deviation over the "
+            "seeds; the delta is the mean ± std of the per-seed differences.",
+            "",
+        ]
+    if summary.get("notes"):
+        lines += ["### Notes", ""] + [f"* {note}" for note in summary["notes"]] + [""]
     if p.get("energy_breakdown_pj") and b.get("energy_breakdown_pj"):
         lines += ["### Energy by component", "", "| component | policy | baseline |", "|---|---:|---:|"]
         for comp in p["energy_breakdown_pj"]:
@@ -94,12 +106,9 @@ def render_report(
     return "\n".join(lines)
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2%}"
-
-
-def _delta(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:+.2f} pt"
+def _seeds(run: dict[str, Any]) -> str:
+    seeds = run.get("seeds") or []
+    return f" ({len(seeds)} seed{'s' if len(seeds) != 1 else ''})" if seeds else ""
 
 
 def _mm2(value: float | None) -> str:

@@ -1,6 +1,7 @@
 """Plots of a trained run, from ``training.csv`` and ``numerics.npz`` in the run folder:
-accuracy and loss curves of both precisions, the gradient histogram with the linear INT4 and the
-radix-4 FP4 grids drawn over it, and one input image at 16, 8, 4 and 2 bits."""
+accuracy and loss curves of both precisions (mean and spread over seeds) and PACT's clip values, the
+gradient histogram with the linear INT4 and the radix-4 FP4 grids drawn over it, and one input image
+as each run's first layer reads it (when one of them reads it in 4 bits)."""
 
 from __future__ import annotations
 
@@ -27,35 +28,73 @@ def plots_from_folder(run_dir: Path, summary: dict) -> list[tuple[str, Callable[
             data = {k: archive[k] for k in archive.files}
         plots += [
             ("grad_histogram.png", lambda p: _grad_histogram(data, summary, p)),
-            ("input_bits.png", lambda p: _input_bits(data["image"], p)),
+            ("input_bits.png", lambda p: _input_bits(data, summary, p)),
         ]
     return plots
+
+
+def _series(rows: list[dict[str, str]], column: str) -> tuple[list[int], list[float], list[float], list[float]]:
+    """Epochs and the mean, min and max over seeds of one training.csv column (empty cells —
+    diverged or stopped seeds — are left out)."""
+    by_epoch: dict[int, list[float]] = {}
+    for r in rows:
+        value = r.get(column, "")
+        if value not in ("", None):
+            by_epoch.setdefault(int(r["epoch"]), []).append(float(value))
+    epochs = sorted(by_epoch)
+    return (epochs, [float(np.mean(by_epoch[e])) for e in epochs], [min(by_epoch[e]) for e in epochs],
+            [max(by_epoch[e]) for e in epochs])
 
 
 def _curves(rows: list[dict[str, str]], summary: dict, path: Path) -> bool:
     if not rows:
         return False
-    epochs = [int(r["epoch"]) for r in rows]
-    fig = Figure(figsize=(10, 3.8), constrained_layout=True)
-    acc_ax, loss_ax = fig.subplots(1, 2)
+    alpha_cols = [c for c in rows[0] if "_pact_alpha." in c]
+    seeds = len({r["seed"] for r in rows}) if "seed" in rows[0] else 1
+    fig = Figure(figsize=(14 if alpha_cols else 10, 3.8), constrained_layout=True)
+    axes = fig.subplots(1, 3 if alpha_cols else 2)
+    acc_ax, loss_ax = axes[0], axes[1]
     for label in ("policy", "baseline"):
         name = summary["runs"][label]["precision"]
-        acc_ax.plot(epochs, [float(r[f"{label}_test_accuracy"]) for r in rows], color=COLORS[label], label=f"{name} test")
-        acc_ax.plot(epochs, [float(r[f"{label}_train_accuracy"]) for r in rows], color=COLORS[label], linestyle=":", label=f"{name} train")
-        loss_ax.plot(epochs, [float(r[f"{label}_test_loss"]) for r in rows], color=COLORS[label], label=f"{name} test")
-        loss_ax.plot(epochs, [float(r[f"{label}_train_loss"]) for r in rows], color=COLORS[label], linestyle=":", label=f"{name} train")
+        for ax, metric in ((acc_ax, "accuracy"), (loss_ax, "loss")):
+            for part, style in (("test", "-"), ("train", ":")):
+                epochs, mean, lo, hi = _series(rows, f"{label}_{part}_{metric}")
+                if not epochs:
+                    continue
+                ax.plot(epochs, mean, color=COLORS[label], linestyle=style, label=f"{name} {part}")
+                if seeds > 1 and part == "test":
+                    ax.fill_between(epochs, lo, hi, color=COLORS[label], alpha=0.15, linewidth=0)
+    spread = f" (mean of {seeds} seeds; band: min to max)" if seeds > 1 else ""
+    for ax in (acc_ax, loss_ax):
+        if not ax.lines:
+            ax.text(0.5, 0.5, "no epoch finished (the trainings diverged)", ha="center", va="center",
+                    transform=ax.transAxes, fontsize=9)
     acc_ax.set_xlabel("epoch")
     acc_ax.set_ylabel("accuracy")
-    acc_ax.set_title("accuracy")
+    acc_ax.set_title("accuracy" + spread, fontsize=9)
     acc_ax.grid(alpha=0.3)
-    acc_ax.legend(fontsize=8)
+    if acc_ax.lines:
+        acc_ax.legend(fontsize=8)
     loss_ax.set_xlabel("epoch")
     loss_ax.set_ylabel("cross-entropy loss")
     loss_ax.set_yscale("log")
-    loss_ax.set_title("loss")
+    loss_ax.set_title("loss" + spread, fontsize=9)
     loss_ax.grid(alpha=0.3)
-    loss_ax.legend(fontsize=8)
-    fig.suptitle(f"{summary['workload']}: {summary['precision']} vs {summary['baseline_precision']}")
+    if loss_ax.lines:
+        loss_ax.legend(fontsize=8)
+    if alpha_cols:
+        ax = axes[2]
+        for col in alpha_cols:
+            epochs, mean, lo, hi = _series(rows, col)
+            ax.plot(epochs, mean, marker=".", label=col.split("_pact_alpha.", 1)[1])
+            if seeds > 1:
+                ax.fill_between(epochs, lo, hi, alpha=0.15, linewidth=0)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("α (clip value)")
+        ax.set_title(f"PACT clip α of {summary['runs']['policy']['precision']}, end of epoch", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, title="layer", title_fontsize=8)
+    fig.suptitle(f"{summary['workload']}: training in {summary['precision']} vs {summary['baseline_precision']}")
     fig.savefig(path, dpi=110)
     return True
 
@@ -98,17 +137,27 @@ def _grad_histogram(data: dict, summary: dict, path: Path) -> bool:
     return True
 
 
-def _input_bits(image: np.ndarray, path: Path) -> bool:
+def _input_bits(data: dict, summary: dict, path: Path) -> bool:
+    """One input image as the data has it and as each run's first layer reads it (drawn only when
+    one of them reads it in 4 bits: the x·15 − 8 mapping onto −8…7)."""
     from accelsim.nn.train import quantize_image
 
-    if image.ndim != 2:
+    image = data["image"]
+    formats = {label: str(data.get(f"{label}_input_format", "")) for label in ("policy", "baseline")}
+    if image.ndim != 2 or not any(f in ("int4", "uint4") for f in formats.values()):
         return False
-    fig = Figure(figsize=(9, 2.8), constrained_layout=True)
-    axes = fig.subplots(1, 4)
-    for ax, bits in zip(axes, (16, 8, 4, 2)):
-        ax.imshow(quantize_image(image, bits), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_title(f"{bits} bits ({2 ** bits} shades)", fontsize=9)
+    panels = [("as loaded (float)", image)]
+    for label, fmt in formats.items():
+        bits = 4 if fmt in ("int4", "uint4") else None
+        shown = quantize_image(image, 4) if bits else image
+        panels.append((f"{summary['runs'][label]['precision']} reads it as {fmt}"
+                       + (" (16 shades)" if bits else ""), shown))
+    fig = Figure(figsize=(3 * len(panels), 3.0), constrained_layout=True)
+    axes = fig.subplots(1, len(panels))
+    for ax, (title, shown) in zip(axes, panels):
+        ax.imshow(shown, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(title, fontsize=9)
         ax.axis("off")
-    fig.suptitle("one input image at 16, 8, 4 and 2 bits (4 bits: x·15 − 8 onto −8…7)", fontsize=9)
+    fig.suptitle(f"{summary['workload']}: one test input (4 bits: x·15 − 8, rounded, onto −8…7)", fontsize=9)
     fig.savefig(path, dpi=110)
     return True

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import TYPE_CHECKING, Any
+
+from accelsim.numerics.formats import bits_of
 
 from accelsim.sim.engine import unit_busy_cycles
 from accelsim.sim.result import OpResult
-from accelsim.trace import GemmOp, RescaleOp, VectorOp
+from accelsim.trace import GemmOp, RescaleOp, Trace, VectorOp
 
 if TYPE_CHECKING:
     from accelsim.api import RunTiming, Setup
@@ -22,11 +25,36 @@ OPS_COLUMNS = (
 )
 
 
-def run_entry(run: "RunTiming", accuracy: float | None = None) -> dict[str, Any]:
-    """One ``RUN`` object of ``summary.json`` (accuracy ``null`` when the workload is not trained)."""
+def accuracy_stats(results: "list[TrainResult]") -> dict[str, Any]:
+    """Accuracy over seeds: the mean and the sample standard deviation (``n − 1``; ``None`` for a
+    single seed) of the final epoch's test accuracy over the seeds that finished, and the value of
+    every seed (``None`` where it diverged)."""
+    per_seed = [r.accuracy for r in results]
+    done = [a for a in per_seed if a is not None]
+    return {
+        "accuracy": statistics.fmean(done) if done else None,
+        "accuracy_std": statistics.stdev(done) if len(done) > 1 else None,
+        "accuracy_per_seed": per_seed,
+        "seeds": [r.seed for r in results],
+        "diverged": [{"seed": r.seed, **r.diverged} for r in results if r.diverged],
+    }
+
+
+def four_bit_mac_fraction(trace: Trace) -> float:
+    """Share of a step's MACs whose two operands are 4-bit formats (run in a 4-bit array mode)."""
+    total = trace.macs()
+    four = sum(op.macs for op in trace.gemms() if bits_of(op.a_format) == 4 and bits_of(op.b_format) == 4)
+    return four / total if total else 0.0
+
+
+def run_entry(run: "RunTiming", training: "list[TrainResult] | None" = None) -> dict[str, Any]:
+    """One ``RUN`` object of ``summary.json`` (accuracy fields ``null`` when the workload is not trained)."""
     step = run.step
     machine = run.machine
     busy_cycles = sum(r.macs / r.peak_per_cycle for r in step.ops if r.unit == "array")
+    stats = accuracy_stats(training) if training else {
+        "accuracy": None, "accuracy_std": None, "accuracy_per_seed": None, "seeds": None, "diverged": [],
+    }
     return {
         "precision": run.precision,
         "hardware": machine.name,
@@ -37,7 +65,8 @@ def run_entry(run: "RunTiming", accuracy: float | None = None) -> dict[str, Any]
         "energy_breakdown_pj": run.energy["energy_breakdown_pj"],
         "area_mm2": run.energy["area_mm2"],
         "utilization": busy_cycles / step.cycles if step.cycles else 0.0,
-        "accuracy": accuracy,
+        **stats,
+        "four_bit_mac_fraction": four_bit_mac_fraction(run.trace),
         "cycles_per_step": step.cycles,
         "ideal_compute_cycles_per_step": step.ideal_cycles,
         "fill_drain_cycles_per_step": step.fill_drain_cycles,
@@ -51,13 +80,56 @@ def run_entry(run: "RunTiming", accuracy: float | None = None) -> dict[str, Any]
     }
 
 
+def paired_delta(policy: "list[TrainResult]", baseline: "list[TrainResult]") -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation of the per-seed differences policy − baseline, over the
+    seeds where both finished (``None`` where there is nothing to average)."""
+    deltas = [p.accuracy - b.accuracy for p, b in zip(policy, baseline, strict=True)
+              if p.accuracy is not None and b.accuracy is not None]
+    if not deltas:
+        return None, None
+    return statistics.fmean(deltas), statistics.stdev(deltas) if len(deltas) > 1 else None
+
+
+def run_notes(setup: "Setup", policy: "RunTiming", training: "dict[str, list[TrainResult]] | None") -> list[str]:
+    """Things a reader of the comparison must know: nothing in 4 bits, an option with no effect,
+    a diverged training."""
+    notes: list[str] = []
+    trace = policy.trace
+    if four_bit_mac_fraction(trace) == 0.0:
+        kept = sorted({op.layer for op in trace.gemms()})
+        notes.append(
+            f"{policy.precision} runs no GEMM in a 4-bit mode on this network (all of "
+            f"{', '.join(kept[:6])}{', ...' if len(kept) > 6 else ''} stay in wider formats, e.g. by the "
+            "first/last-layer rule): the comparison measures no 4-bit arithmetic"
+        )
+    if setup.policy.tpr and not any(
+        op.phase == "bwd_data" and op.a_format == "fp4r4" for op in trace.gemms()
+    ):
+        notes.append(
+            "Two-Phase Rounding has no effect here: no layer with radix-4 FP4 gradients has an "
+            "activation-gradient (bwd_data) GEMM"
+        )
+    for label, results in (training or {}).items():
+        for r in results:
+            if r.diverged:
+                notes.append(
+                    f"{r.precision} ({label}) diverged with seed {r.seed} at epoch {r.diverged['epoch']}, "
+                    f"step {r.diverged['step']}: NaN or infinite values; that seed has no accuracy"
+                )
+    return notes
+
+
 def build_summary(
-    setup: "Setup", policy: "RunTiming", baseline: "RunTiming", training: "dict[str, TrainResult] | None" = None,
+    setup: "Setup", policy: "RunTiming", baseline: "RunTiming",
+    training: "dict[str, list[TrainResult]] | None" = None,
 ) -> dict[str, Any]:
-    acc = {label: training[label].accuracy for label in training} if training else {}
-    runs = {"policy": run_entry(policy, acc.get("policy")), "baseline": run_entry(baseline, acc.get("baseline"))}
+    runs = {
+        "policy": run_entry(policy, training["policy"] if training else None),
+        "baseline": run_entry(baseline, training["baseline"] if training else None),
+    }
     speedup = baseline.time_s / policy.time_s if policy.time_s > 0 else None
     e_policy, e_base = runs["policy"]["energy_pj"], runs["baseline"]["energy_pj"]
+    delta, delta_std = paired_delta(training["policy"], training["baseline"]) if training else (None, None)
     return {
         "version": SUMMARY_VERSION,
         "workload": setup.workload.name,
@@ -73,7 +145,9 @@ def build_summary(
         "runs": runs,
         "speedup": speedup,
         "energy_ratio": e_base / e_policy if e_policy else None,
-        "accuracy_delta": acc["policy"] - acc["baseline"] if acc else None,
+        "accuracy_delta": delta,
+        "accuracy_delta_std": delta_std,
+        "notes": run_notes(setup, policy, training),
     }
 
 

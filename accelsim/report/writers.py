@@ -32,9 +32,10 @@ LAYERS_COLUMNS = (
     "policy_dram_bits", "baseline_dram_bits", "policy_energy_pj", "baseline_energy_pj",
     "policy_grad_cosine", "baseline_grad_cosine",
 )
+TRAINING_METRICS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "status")
 TRAINING_COLUMNS = (
-    "epoch", "policy_train_loss", "policy_train_accuracy", "policy_test_loss", "policy_test_accuracy",
-    "baseline_train_loss", "baseline_train_accuracy", "baseline_test_loss", "baseline_test_accuracy",
+    "seed", "epoch",
+    *(f"policy_{m}" for m in TRAINING_METRICS), *(f"baseline_{m}" for m in TRAINING_METRICS),
 )
 
 
@@ -51,9 +52,32 @@ def dumps_csv(columns: Iterable[str], rows: Iterable[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def resolved_config(setup: "Setup") -> dict[str, Any]:
-    """Every input with every default filled in: the definitive record of what was simulated."""
+def environment() -> dict[str, Any]:
+    """Versions of what computed the results: accelsim, Python, NumPy and the BLAS NumPy loaded
+    (its name, version, the kernel it chose for this CPU and its thread count, as threadpoolctl
+    reports them). The results do not depend on them; the record says where they were made."""
+    import platform
+
+    import numpy
+    import threadpoolctl
+
+    import accelsim
+
+    blas = [
+        {key: info.get(key) for key in ("internal_api", "version", "architecture", "num_threads", "threading_layer")}
+        for info in threadpoolctl.threadpool_info() if info.get("user_api") == "blas"
+    ]
     return {
+        "accelsim": accelsim.__version__, "python": platform.python_version(), "numpy": numpy.__version__,
+        "machine": platform.machine(), "blas": blas,
+    }
+
+
+def resolved_config(setup: "Setup") -> dict[str, Any]:
+    """Every input with every default filled in: the definitive record of what was simulated, and
+    the environment that computed it."""
+    return {
+        "environment": environment(),
         "workload_file": setup.workload_file,
         "hardware_file": setup.hardware_file,
         "baseline_hardware_file": setup.baseline_hardware_file,
@@ -83,9 +107,7 @@ def layer_rows(result: "RunResult") -> list[dict[str, Any]]:
             t[f"{label}_macs"] += r.macs
             t[f"{label}_dram_bits"] += r.dram_read_bits + r.dram_write_bits
             t[f"{label}_energy_pj"] += energy_pj
-    fidelity = {
-        label: tr.grad_fidelity for label, tr in (result.training or {}).items()
-    }
+    fidelity = {label: mean_fidelity(results) for label, results in (result.training or {}).items()}
     rows = []
     for layer, phase in order:
         t = totals[(layer, phase)]
@@ -107,17 +129,63 @@ def _round(value: float | None) -> Any:
     return "" if value is None else round(value, 6)
 
 
-def training_rows(training: dict[str, "TrainResult"]) -> list[dict[str, Any]]:
+def mean_fidelity(results: "list[TrainResult]") -> dict[str, dict[str, float]]:
+    """Gradient fidelity per layer and GEMM, averaged over the seeds (in seed order)."""
+    sums: dict[tuple[str, str], list[float]] = {}
+    for r in results:
+        for layer, phases in r.grad_fidelity.items():
+            for phase, value in phases.items():
+                sums.setdefault((layer, phase), []).append(value)
+    out: dict[str, dict[str, float]] = {}
+    for (layer, phase), values in sums.items():
+        out.setdefault(layer, {})[phase] = sum(values) / len(values)
+    return out
+
+
+def pact_columns(training: dict[str, "list[TrainResult]"]) -> list[str]:
+    """``policy_pact_alpha.<layer>`` (and baseline) columns: the PACT clip value per epoch."""
+    cols = []
+    for label in ("policy", "baseline"):
+        layers = dict.fromkeys(name for r in training[label] for h in r.history for name in h.pact_alpha)
+        cols += [f"{label}_pact_alpha.{name}" for name in layers]
+    return cols
+
+
+def _cell(value: float) -> Any:
+    return "" if value is None or value != value else round(value, 6)
+
+
+def training_rows(training: dict[str, "list[TrainResult]"]) -> list[dict[str, Any]]:
+    """One row per seed and epoch, both precisions side by side (a run that diverged has its
+    status in the epoch where it stopped and no rows after it)."""
     rows = []
-    for p, b in zip(training["policy"].history, training["baseline"].history):
-        row: dict[str, Any] = {"epoch": p.epoch}
-        for label, h in (("policy", p), ("baseline", b)):
-            row.update({
-                f"{label}_train_loss": round(h.train_loss, 6), f"{label}_train_accuracy": round(h.train_accuracy, 6),
-                f"{label}_test_loss": round(h.test_loss, 6), f"{label}_test_accuracy": round(h.test_accuracy, 6),
-            })
-        rows.append(row)
+    for p_run, b_run in zip(training["policy"], training["baseline"], strict=True):
+        for i in range(max(len(p_run.history), len(b_run.history))):
+            row: dict[str, Any] = {"seed": p_run.seed, "epoch": i + 1}
+            for label, run in (("policy", p_run), ("baseline", b_run)):
+                if i >= len(run.history):
+                    row[f"{label}_status"] = "stopped"
+                    continue
+                h = run.history[i]
+                row.update({
+                    f"{label}_train_loss": _cell(h.train_loss), f"{label}_train_accuracy": _cell(h.train_accuracy),
+                    f"{label}_test_loss": _cell(h.test_loss), f"{label}_test_accuracy": _cell(h.test_accuracy),
+                    f"{label}_status": h.status,
+                    **{f"{label}_pact_alpha.{name}": round(a, 6) for name, a in h.pact_alpha.items()},
+                })
+            rows.append(row)
     return rows
+
+
+def input_format(trace) -> str:
+    """The format the network input enters the first layer in (``int4`` when it is stretched onto
+    −8…7)."""
+    for op in trace.ops:
+        if op.kind == "rescale" and op.tensor == "input":
+            return op.out_format
+        if op.kind == "gemm":
+            return op.a_format
+    return ""
 
 
 def numerics_npz(result: "RunResult") -> bytes:
@@ -129,9 +197,11 @@ def numerics_npz(result: "RunResult") -> bytes:
     buf = io.BytesIO()
     np.savez(
         buf,
-        policy_grad_sample=result.training["policy"].grad_sample,
-        baseline_grad_sample=result.training["baseline"].grad_sample,
-        policy_grad_layer=np.array(result.training["policy"].grad_layer or ""),
+        policy_grad_sample=result.training["policy"][0].grad_sample,
+        baseline_grad_sample=result.training["baseline"][0].grad_sample,
+        policy_grad_layer=np.array(result.training["policy"][0].grad_layer or ""),
+        policy_input_format=np.array(input_format(result.policy.trace)),
+        baseline_input_format=np.array(input_format(result.baseline.trace)),
         image=image.astype(np.float32),
     )
     return buf.getvalue()
@@ -161,7 +231,9 @@ def write_run_report(out_dir: Path, result: "RunResult") -> list[str]:
         "layers.csv": dumps_csv(LAYERS_COLUMNS, layer_rows(result)),
     }
     if result.training:
-        files["training.csv"] = dumps_csv(TRAINING_COLUMNS, training_rows(result.training))
+        files["training.csv"] = dumps_csv(
+            (*TRAINING_COLUMNS, *pact_columns(result.training)), training_rows(result.training),
+        )
     staging = staging_folder(out_dir)
     try:
         for name, text in files.items():

@@ -299,7 +299,7 @@ class DataSpec(StrictModel):
     dataset: str | None = Field(None, description="digits, synthetic, npz, mnist-idx, or omitted")
     batch_size: int = Field(1, ge=1, le=1 << 20, description="samples per step")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="share of samples held out for test")
-    seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of the split, init and shuffling")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of the train/test split (and of synthetic data)")
     path: str | None = Field(None, description="npz file or mnist-idx folder, relative to the workload file")
     samples: int | None = Field(None, ge=2, le=1 << 24, description="synthetic: number of samples")
     classes: int | None = Field(None, ge=2, le=1 << 16, description="synthetic: number of classes")
@@ -325,12 +325,43 @@ class OptimizerSpec(StrictModel):
     weight_decay: float = Field(0.0, ge=0, le=1)
 
 
+MAX_SEEDS = 100
+
+
+def _check_seeds(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be a number of seeds or a list of seeds, not a boolean")
+    if isinstance(value, int):
+        if not 1 <= value <= MAX_SEEDS:
+            raise ValueError(f"a number of seeds must be 1..{MAX_SEEDS}; got {value}")
+        return value
+    if isinstance(value, list):
+        if not 1 <= len(value) <= MAX_SEEDS:
+            raise ValueError(f"a list of seeds must have 1..{MAX_SEEDS} entries; got {len(value)}")
+        for seed in value:
+            if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 2**32 - 1:
+                raise ValueError(f"seeds must be integers 0..{2**32 - 1}; got {seed!r}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"seeds must be distinct; got {value}")
+        return value
+    raise ValueError(f"must be a number of seeds (e.g. 3) or a list of seeds (e.g. [0, 1, 2]); got {value!r}")
+
+
 class TrainingSpec(StrictModel):
     """How long to train (datasets) or how many steps to time (analytic workloads)."""
 
     epochs: int | None = Field(None, ge=1, le=100000, description="passes over the training set")
     steps: int | None = Field(None, ge=1, le=1 << 40, description="steps to time (analytic workloads)")
+    seeds: Annotated[Union[int, list[int]], BeforeValidator(_check_seeds)] = Field(
+        1,
+        description="trainings per precision: a count n (seeds 0..n-1) or a list of seeds; each seed "
+        "sets the initialisation, the shuffling and the stochastic rounding (data.seed sets the split)",
+    )
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
 
     @model_validator(mode="after")
     def _one_of(self) -> "TrainingSpec":
