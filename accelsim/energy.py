@@ -1,7 +1,7 @@
 """Energy and area: action counts × a technology table. No energy number is computed anywhere else.
 
 The simulators count actions (:class:`~accelsim.sim.result.ActionCounts`); a technology table
-(:mod:`accelsim.hw.tech`, ``hwconfigs/tech/*.yaml``) gives the energy of one action and the area of
+(:mod:`accelsim.hw.tech`, ``accelsim/hw/tables/*.yaml``) gives the energy of one action and the area of
 one unit. Everything here is a sum of count × entry, so every component is linear in the entries
 that price it and in nothing else:
 

@@ -18,9 +18,9 @@ from accelsim.hw.machine import Machine
 from accelsim.sim.result import ActionCounts
 from accelsim.spec import load as spec_load
 
-from conftest import HW_TEXT, HWCONFIGS, WORKLOADS, write
+from conftest import HW_TEXT, HWCONFIGS, ROOT, WORKLOADS, write
 
-TECH = HWCONFIGS / "tech"
+TECH = ROOT / "accelsim" / "hw" / "tables"  # package data: found by name from any install
 INT4_HW = HWCONFIGS / "int4-32x32.yaml"
 
 #: Which component each kind of entry prices (area entries change the area, hence leakage).
@@ -378,11 +378,9 @@ def test_cli_rejects_unknown_technology_and_writes_nothing(tmp_path, cli):
 
 
 def test_validate_checks_technology_tables(tmp_path, cli):
-    from conftest import HWCONFIGS
-
-    code, out, err = cli("validate", *sorted((HWCONFIGS / "tech").glob("*.yaml")))
+    code, out, err = cli("validate", *sorted(TECH.glob("*.yaml")))
     assert code == 0 and out.count("(technology table)") == 2
     bad = tmp_path / "t.yaml"
-    bad.write_text((HWCONFIGS / "tech" / "45nm.yaml").read_text().replace("value: 1.1", "value: lots", 1))
+    bad.write_text((TECH / "45nm.yaml").read_text().replace("value: 1.1", "value: lots", 1))
     code, out, err = cli("validate", bad)
     assert code == 2 and "must be" in err and str(bad) in err

@@ -1,8 +1,8 @@
 """Technology tables: the energy per action and the area per unit that :mod:`accelsim.energy` prices
 action counts and machines with.
 
-A table is a YAML file (``hwconfigs/tech/45nm.yaml``, ``7nm.yaml``, or a user's own) validated like
-every spec: ``version: 1``, unknown keys rejected with a did-you-mean, every problem reported at once.
+A table is a YAML file (the shipped ``45nm`` and ``7nm``, package data in ``accelsim/hw/tables/``,
+or a user's own) validated like every spec: ``version: 1``, unknown keys rejected with a did-you-mean, every problem reported at once.
 Each entry carries its ``value``, its ``unit`` (checked against the one unit its key allows), its
 ``source`` and, when it is not a published number, its ``derivation``.
 
@@ -41,15 +41,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, StrictFloat, ValidationError
 
-import accelsim
 from accelsim.errors import InputError, Problem
 from accelsim.numerics.formats import FORMATS, mode_key, parse_mode
 from accelsim.spec.load import problems_from_validation
 from accelsim.spec.models import NAME_PATTERN, StrictModel, suggest
 from accelsim.spec.yamlio import load_yaml_file
 
-#: Where the shipped tables live (the source checkout's ``hwconfigs/tech``).
-SHIPPED_TABLES = Path(accelsim.__file__).resolve().parents[1] / "hwconfigs" / "tech"
+#: Where the shipped tables live: package data beside this module (``accelsim/hw/tables``), so a
+#: table name resolves the same in a source checkout, an editable install and a wheel.
+SHIPPED_TABLES = Path(__file__).resolve().parent / "tables"
 #: Largest value any entry may have (in its own unit): rejects absurd numbers, not real ones.
 MAX_VALUE = 1e9
 
@@ -160,7 +160,7 @@ class Scaling(_TableModel):
 
 
 class TechTableSpec(_TableModel):
-    """A technology table file (``hwconfigs/tech/<name>.yaml``)."""
+    """A technology table file (``accelsim/hw/tables/<name>.yaml``, or a user's own)."""
 
     version: Literal[1] = Field(description="table format version; must be 1")
     name: str = Field(pattern=NAME_PATTERN, description="table name, e.g. 45nm")
