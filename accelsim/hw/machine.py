@@ -19,10 +19,13 @@ KIB_BITS = 8 * 1024
 
 @dataclass(frozen=True)
 class Mode:
-    """One PE mode: the operand pair it multiplies and its MACs per PE per cycle."""
+    """One PE mode: the operand pair it multiplies, its MACs per PE per cycle and the GEMM dimension
+    those MACs work along (``simd``: ``reduction``, ``output_cols`` or ``output_rows``; see
+    :mod:`accelsim.sim.fold`)."""
 
     name: str
     macs_per_pe_per_cycle: int
+    simd: str = "reduction"
 
 
 @dataclass(frozen=True)
@@ -60,9 +63,10 @@ class Machine:
 
     def modes(self) -> dict[frozenset[str], Mode]:
         out: dict[frozenset[str], Mode] = {}
+        simd = self.spec.array.simd
         for name, rate in self.spec.array.modes.items():
             a, b = parse_mode(name)
-            out[mode_key(a, b)] = Mode(name, rate)
+            out[mode_key(a, b)] = Mode(name, rate, simd.get(name, "reduction"))
         return out
 
     def mode_for(self, a_format: str, b_format: str, op_label: str = "") -> Mode:
