@@ -22,6 +22,8 @@ key                             unit      what it prices
 ``rescale.element``             pJ        one element pass through the rescale unit
 ``vector.<format>``             pJ        one vector-lane operation on an element of that format
 ``area.pe.<mode>``              µm²       one MAC lane of that mode (product stage + its accumulator)
+``area.pe_shared.<mode>``       µm²       what one MAC lane of that mode adds to a multi-precision PE
+                                          built around a wider datapath (``array.pe_area: shared``)
 ``area.sram_kib``               µm²/KiB   SRAM macro area per KiB of capacity
 ``area.rescale_lane``           µm²       one lane of the rescale unit
 ``area.vector_lane``            µm²       one lane of the vector unit
@@ -71,6 +73,7 @@ UNITS: dict[str, tuple[str, tuple[str, ...]]] = {
     "rescale.element": ("pJ", ("pJ",)),
     "vector": ("pJ", ("pJ",)),
     "area.pe": ("µm²", _UM2),
+    "area.pe_shared": ("µm²", _UM2),
     "area.sram_kib": ("µm²/KiB", tuple(f"{u}/KiB" for u in _UM2)),
     "area.rescale_lane": ("µm²", _UM2),
     "area.vector_lane": ("µm²", _UM2),
@@ -83,12 +86,13 @@ _FIXED = (
 _SRAM_KEY = re.compile(r"^(sram\.(?:read|write)_bit)\.(\d+(?:\.\d+)?)KiB$")
 KEY_FORMS = (
     "mac.<mode>", "accumulate.<format>", "sram.read_bit.<N>KiB", "sram.write_bit.<N>KiB",
-    *_FIXED[:3], "vector.<format>", "area.pe.<mode>", *_FIXED[3:],
+    *_FIXED[:3], "vector.<format>", "area.pe.<mode>", "area.pe_shared.<mode>", *_FIXED[3:],
 )
 #: Concrete keys offered as "did you mean" candidates.
 _EXAMPLE_MODES = ("int4xint4", "fp4r4xint4", "fp8xfp8", "fp16xfp16", "fp32xfp32")
 _CANDIDATES = (
     *(f"mac.{m}" for m in _EXAMPLE_MODES), *(f"area.pe.{m}" for m in _EXAMPLE_MODES),
+    *(f"area.pe_shared.{m}" for m in _EXAMPLE_MODES),
     *(f"accumulate.{a}" for a in ACCUMULATORS), *(f"vector.{v}" for v in VECTOR_FORMATS),
     "sram.read_bit.8KiB", "sram.write_bit.8KiB", *_FIXED,
 )
@@ -100,7 +104,7 @@ def classify_key(key: str) -> Slot:
     """The (kind, argument) an entry key prices; ``ValueError`` with a did-you-mean otherwise."""
     if key in _FIXED:
         return key, None
-    for prefix in ("mac.", "area.pe."):
+    for prefix in ("mac.", "area.pe.", "area.pe_shared."):
         if key.startswith(prefix):
             try:
                 a, b = parse_mode(key[len(prefix):])
@@ -334,15 +338,20 @@ def _entry_problems(entries: Any, file: str) -> list[Problem]:
 def required_entries(machine: Any, counts: Any = None) -> list[tuple[str, Slot]]:
     """The entries pricing everything ``machine`` can count (and, if given, everything in ``counts``).
 
-    Returned as (key to name in a message, slot). SRAM needs at least one anchor for reads and one
+    Returned as (key to name in a message, slot). A shared PE (``array.pe_area: shared``) needs
+    ``area.pe.<mode>`` for its widest mode (:attr:`Machine.widest_mode`) and ``area.pe_shared.<mode>``
+    for every other; a separate one ``area.pe.<mode>`` for every mode. SRAM needs at least one anchor for reads and one
     for writes; accumulator and vector formats are every format of 16 bits or more (what a policy may
     name), plus any other format found in ``counts``.
     """
     need: list[tuple[str, Slot]] = []
-    for name in machine.spec.array.modes:
+    array = machine.spec.array
+    shared_base = machine.widest_mode if array.pe_area == "shared" else None
+    for name in array.modes:
         a, b = parse_mode(name)
         need.append((f"mac.{name}", ("mac", mode_key(a, b))))
-        need.append((f"area.pe.{name}", ("area.pe", mode_key(a, b))))
+        area = "area.pe" if shared_base in (None, name) else "area.pe_shared"
+        need.append((f"{area}.{name}", (area, mode_key(a, b))))
     accs = list(WIDE_FORMATS)
     vecs = list(VECTOR_FORMATS)
     if counts is not None:
