@@ -39,7 +39,7 @@ All functions are pure: no printing, no global state. Units in the results: pJ a
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from accelsim.hw.machine import Machine
 from accelsim.hw.tech import (
@@ -51,11 +51,13 @@ from accelsim.hw.tech import (
 )
 from accelsim.numerics.formats import mode_key, parse_mode
 from accelsim.sim.result import BUFFERS, ActionCounts, OpResult, StepResult
+from accelsim.spec.models import HardwareSpec
 
 __all__ = [
     "COMPONENTS", "TechTable", "load_table", "load_table_file", "resolve_technology", "check_table_covers",
     "sram_bit_pj", "leakage_power_mw", "energy_breakdown_pj", "op_energy_pj", "ops_energy_pj",
-    "area_mm2", "pe_area_um2", "average_power_mw", "energy_summary", "machine_table",
+    "area_mm2", "pe_area_um2", "average_power_mw", "area_measure", "power_measure", "energy_summary",
+    "machine_table",
 ]
 
 #: The energy components, in report order (the keys of :func:`energy_breakdown_pj`).
@@ -218,6 +220,28 @@ def average_power_mw(counts: ActionCounts, machine: Machine, table: TechTable) -
         raise ValueError("average power needs a run of at least one cycle")
     seconds = counts.cycles / machine.clock_hz
     return math.fsum(energy_breakdown_pj(counts, machine, table).values()) / (seconds * _PJ_PER_MW_S)
+
+
+def area_measure(table: TechTable, file: str = "") -> Callable[[HardwareSpec], float]:
+    """``spec -> total area, mm²`` on ``table``: the measure :func:`accelsim.hw.iso.iso_resize` matches
+    for an iso-area baseline."""
+    return lambda spec: area_mm2(Machine(spec, file), table)["total"]
+
+
+def power_measure(traces: Sequence[Any], table: TechTable, file: str = "") -> Callable[[HardwareSpec], float]:
+    """``spec -> average power, mW`` of ``traces`` (each a :class:`~accelsim.trace.Trace` run
+    ``trace.steps`` times, the event model) on that machine with ``table``: the measure
+    :func:`accelsim.hw.iso.iso_resize` matches for an iso-power baseline."""
+    from accelsim.sim.engine import simulate_step  # the event model, only when power is measured
+
+    def measure(spec: HardwareSpec) -> float:
+        machine = Machine(spec, file)
+        total = ActionCounts()
+        for trace in traces:
+            total.add(simulate_step(trace, machine).counts.scaled(trace.steps))
+        return average_power_mw(total, machine, table)
+
+    return measure
 
 
 # ------------------------------------------------------------------------------------------------
