@@ -18,9 +18,9 @@ from accelsim.hw.machine import Machine
 from accelsim.sim.result import ActionCounts
 from accelsim.spec import load as spec_load
 
-from conftest import HW_TEXT, HWCONFIGS, WORKLOADS, write
+from conftest import HW_TEXT, HWCONFIGS, ROOT, WORKLOADS, write
 
-TECH = HWCONFIGS / "tech"
+TECH = ROOT / "accelsim" / "hw" / "tables"  # package data: found by name from any install
 INT4_HW = HWCONFIGS / "int4-32x32.yaml"
 
 #: Which component each kind of entry prices (area entries change the area, hence leakage).
@@ -257,16 +257,16 @@ def test_4bit_machine_uses_less_mac_and_sram_energy(resnet, t45):
 
 
 def test_missing_entry_names_entry_and_table(tmp_path):
-    path = write(tmp_path / "t.yaml", table_text(**{"mac.fp8xfp8": None, "area.pe.fp8xfp8": None}))
+    path = write(tmp_path / "t.yaml", table_text(**{"mac.fp8xfp8": None, "area.pe_shared.fp8xfp8": None}))
     table = tech.load_table_file(path)  # a table may be partial; the machine decides what it needs
-    machine = Machine(spec_load.load_hardware(INT4_HW), str(INT4_HW))
+    machine = Machine(spec_load.load_hardware(INT4_HW), str(INT4_HW))  # shared PEs
     with pytest.raises(InputError) as info:
         E.check_table_covers(table, machine)
     assert [str(p) for p in info.value.problems] == [
-        f"{path}: entries: table '45nm' has no entries mac.fp8xfp8, area.pe.fp8xfp8, "
+        f"{path}: entries: table '45nm' has no entries mac.fp8xfp8, area.pe_shared.fp8xfp8, "
         f"needed by hardware 'int4-32x32' ({INT4_HW})"
     ]
-    with pytest.raises(InputError, match=r"t\.yaml: entries: no entry 'area\.pe\.fp8xfp8' in table '45nm'$"):
+    with pytest.raises(InputError, match=r"t\.yaml: entries: no entry 'area\.pe_shared\.fp8xfp8' in table '45nm'$"):
         E.area_mm2(machine, table)
     counts = ActionCounts(macs=Counter({"fp8xfp8": 1}))
     with pytest.raises(InputError, match=r"t\.yaml: entries: no entry 'mac\.fp8xfp8' in table '45nm'$"):
@@ -378,11 +378,94 @@ def test_cli_rejects_unknown_technology_and_writes_nothing(tmp_path, cli):
 
 
 def test_validate_checks_technology_tables(tmp_path, cli):
-    from conftest import HWCONFIGS
-
-    code, out, err = cli("validate", *sorted((HWCONFIGS / "tech").glob("*.yaml")))
+    code, out, err = cli("validate", *sorted(TECH.glob("*.yaml")))
     assert code == 0 and out.count("(technology table)") == 2
     bad = tmp_path / "t.yaml"
-    bad.write_text((HWCONFIGS / "tech" / "45nm.yaml").read_text().replace("value: 1.1", "value: lots", 1))
+    bad.write_text((TECH / "45nm.yaml").read_text().replace("value: 1.1", "value: lots", 1))
     code, out, err = cli("validate", bad)
     assert code == 2 and "must be" in err and str(bad) in err
+
+
+# ------------------------------------------------------------------------------------------------
+# PE area models: one datapath per mode, or a shared multi-precision PE
+
+
+def test_shared_pe_is_its_widest_datapath_plus_increments(t45):
+    """int4-32x32 (shared): an FP16 FMA lane (3000 µm²) + 2 HFP8 lanes x 255 + 4 INT4 lanes x 70.2 +
+    4 log4 lanes x 94.28 = 4167.92 µm² per PE; one datapath per mode would be 4·137 + 4·184 +
+    2·1833 + 3000 = 7950. With 640 KiB of SRAM (3.0208 mm²), 32 rescale and 32 vector lanes
+    (0.096 + 0.3803 mm²): 7.765 mm² against 11.638 (its FP16 twin: 6.569)."""
+    machine = Machine(spec_load.load_hardware(INT4_HW), str(INT4_HW))
+    assert machine.spec.array.pe_area == "shared" and machine.widest_mode == "fp16xfp16"
+    shared = E.pe_area_um2(machine, t45)
+    assert shared["per_mode_um2"] == pytest.approx(
+        {"int4xint4": 4 * 70.2, "fp4r4xint4": 4 * 94.28, "fp8xfp8": 2 * 255, "fp16xfp16": 3000})
+    assert shared["total_um2"] == pytest.approx(4167.92)
+    assert E.pe_area_um2(machine, t45, "separate")["total_um2"] == pytest.approx(7950)
+    rest = 640 * 4720 + 32 * 3000 + 32 * 11884
+    assert E.area_mm2(machine, t45)["total"] == pytest.approx((1024 * 4167.92 + rest) / 1e6)
+    assert E.area_mm2(machine, t45)["total"] == pytest.approx(7.765, abs=5e-4)
+    fp16 = Machine(spec_load.load_hardware(HWCONFIGS / "fp16-32x32.yaml"), "fp16-32x32.yaml")
+    assert E.area_mm2(fp16, t45)["total"] == pytest.approx((1024 * 3000 + rest) / 1e6)
+
+
+def test_shared_int4_increment_is_ibm_16_percent(tmp_path, t45):
+    """The derivation of area.pe_shared.int4xint4: on a PE shaped like IBM's engine (FP16 : HFP8 :
+    INT4 = 1 : 2 : 8) the INT4 lanes add exactly 16 % to the FP16/HFP8 datapath."""
+    machine = machine_from(tmp_path, HW_TEXT.replace(
+        "dataflow: os, modes: {int4xint4: 4, fp4r4xint4: 4, fp16xfp16: 1}",
+        "dataflow: os, pe_area: shared, modes: {fp16xfp16: 1, fp8xfp8: 2, int4xint4: 8}"))
+    per = E.pe_area_um2(machine, t45)["per_mode_um2"]
+    assert per["int4xint4"] / (per["fp16xfp16"] + per["fp8xfp8"]) == pytest.approx(0.16, rel=1e-12)
+
+
+def test_widest_mode_and_single_mode_machines(tmp_path, t45):
+    """The widest datapath: the widest operand, then the wider other operand, then the first listed;
+    with one mode both models price the same lane."""
+    from accelsim.hw.machine import widest_mode
+
+    assert widest_mode(("int4xint4", "fp32xfp32", "fp16xfp16")) == "fp32xfp32"
+    assert widest_mode(("fp16xint4", "fp16xfp16")) == "fp16xfp16"
+    assert widest_mode(("fp4r4xint4", "int4xint4")) == "fp4r4xint4"
+    assert widest_mode(("fp8xfp8", "fp8e4m3xint4")) == "fp8xfp8"
+    fp32 = machine_from(tmp_path, HW_TEXT.replace(
+        "dataflow: os, modes: {int4xint4: 4, fp4r4xint4: 4, fp16xfp16: 1}",
+        "dataflow: os, pe_area: shared, modes: {fp16xfp16: 2, fp32xfp32: 1}"), "fp32.yaml")
+    assert E.pe_area_um2(fp32, t45)["total_um2"] == pytest.approx(11884 + 2 * 1010.3)
+    for model in ("separate", "shared"):
+        one = machine_from(tmp_path, HW_TEXT.replace(
+            "dataflow: os, modes: {int4xint4: 4, fp4r4xint4: 4, fp16xfp16: 1}",
+            f"dataflow: os, pe_area: {model}, modes: {{int4xint4: 4}}"), f"{model}.yaml")
+        assert E.pe_area_um2(one, t45) == {
+            "model": model, "widest_mode": "int4xint4" if model == "shared" else None,
+            "per_mode_um2": {"int4xint4": 4 * 137}, "total_um2": 4 * 137}
+
+
+def test_shared_pe_needs_its_increments(tmp_path):
+    """A shared PE needs area.pe_shared.<mode> for every mode but its widest; a separate one does
+    not."""
+    table = write(tmp_path / "t.yaml", table_text(**{"area.pe_shared.int4xint4": None}))
+    text = HW_TEXT.replace("technology", "#").replace(
+        "dataflow: os,", "dataflow: os, pe_area: shared,") + "technology: t.yaml\n"
+    machine = machine_from(tmp_path, text)
+    with pytest.raises(InputError) as info:
+        E.check_table_covers(tech.load_table_file(table), machine)
+    assert str(info.value.problems[0]) == (
+        f"{table}: entries: table '45nm' has no entry area.pe_shared.int4xint4, needed by hardware "
+        f"'hw-test' ({machine.file})"
+    )
+    separate = machine_from(tmp_path, HW_TEXT, "sep.yaml")
+    E.check_table_covers(tech.load_table_file(table), separate)
+
+
+def test_average_power(tmp_path, t45):
+    """Energy over time: 10^6 INT4 MACs with int16 accumulation (0.1 pJ each) in 1000 cycles at
+    1 GHz on the 8x8 test machine (separate PEs: 64·(4·137 + 4·184 + 3000) µm², 160 KiB of SRAM, 8 + 8
+    lanes; 10 mW/mm² of leakage): 0.1 µJ / 1 µs = 100 mW + leakage."""
+    machine = machine_from(tmp_path, HW_TEXT)
+    counts = ActionCounts(macs=Counter({"int4xint4": 10**6}), accumulations=Counter({"int16": 10**6}), cycles=1000)
+    area = (64 * (4 * 137 + 4 * 184 + 3000) + 160 * 4720 + 8 * 3000 + 8 * 11884) / 1e6
+    assert E.area_mm2(machine, t45)["total"] == pytest.approx(area)
+    assert E.average_power_mw(counts, machine, t45) == pytest.approx(100 + 10 * area, rel=1e-12)
+    with pytest.raises(ValueError, match="at least one cycle"):
+        E.average_power_mw(ActionCounts(), machine, t45)

@@ -175,12 +175,13 @@ LIVE_GEMMS = [
 def test_live_gemm_compute_cycles(tmp_path, dataflow, m, n, k, rows, cols):
     """GEMMs on square and non-square arrays: replay compute = SCALE-Sim's compute + 1; with
     array.fold_overlap (SCALE-Sim never overlaps folds) ws/is save min(R, R + C − 2) per fold but
-    the first."""
+    the first, os (double-buffered accumulators) min(T, R) + C − 2."""
     (ss,) = run_scalesim(tmp_path, rows, cols, dataflow, f"Layer, M, N, K,\ng, {m}, {n}, {k},\n", gemm=True)
     ours = event_op(m, n, k, machine(rows, cols, dataflow))
     assert ours.compute_cycles == ss + 1
-    folds = plan_gemm(m, n, k, rows, cols, dataflow).folds
-    saving = 0 if dataflow == "os" else min(rows, rows + cols - 2)
+    plan = plan_gemm(m, n, k, rows, cols, dataflow)
+    folds = plan.folds
+    saving = min(plan.streamed, rows) + cols - 2 if dataflow == "os" else min(rows, rows + cols - 2)
     overlapped = event_op(m, n, k, machine(rows, cols, dataflow, overlap=True))
     assert overlapped.compute_cycles == ss + 1 - (folds - 1) * saving
 

@@ -52,7 +52,7 @@ def test_all_errors_at_once_with_suggestions(tmp_path: Path):
         "hw.yaml: clock_ghz: must be greater than 0; got 0",
         "hw.yaml: array.rows: required field is missing",
         "hw.yaml: array.dataflow: must be 'os', 'ws' or 'is'; got 'xs'",
-        "hw.yaml: array.rowz: unknown key 'rowz'; did you mean 'rows'? (allowed: rows, cols, dataflow, modes, fold_overlap)",
+        "hw.yaml: array.rowz: unknown key 'rowz'; did you mean 'rows'? (allowed: rows, cols, dataflow, modes, fold_overlap, pe_area, simd)",
         "hw.yaml: dram.bandwidth_gbps: must be greater than 0; got -5",
     ]
 

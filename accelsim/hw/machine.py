@@ -11,18 +11,40 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accelsim.errors import UnsupportedOpError
-from accelsim.numerics.formats import mode_key, parse_mode
+from accelsim.numerics.formats import DATAPATHS, bits_of, mode_key, parse_mode
 from accelsim.spec.models import HardwareSpec
 
 KIB_BITS = 8 * 1024
 
 
+def operand_bits(name: str) -> int:
+    """Bits of a mode operand: a format, or a datapath serving several (its widest format)."""
+    if name in DATAPATHS:
+        return max(bits_of(f) for f in DATAPATHS[name])
+    return bits_of(name)
+
+
+def widest_mode(mode_names: list[str] | tuple[str, ...]) -> str:
+    """The mode whose datapath a shared multi-precision PE is built around (``array.pe_area:
+    shared``): the one with the widest operand; among equals, the one whose other operand is
+    wider; among those, the first listed."""
+    def width(name: str) -> tuple[int, int]:
+        a, b = (operand_bits(x) for x in parse_mode(name))
+        return max(a, b), min(a, b)
+
+    best = max(width(n) for n in mode_names)
+    return next(n for n in mode_names if width(n) == best)
+
+
 @dataclass(frozen=True)
 class Mode:
-    """One PE mode: the operand pair it multiplies and its MACs per PE per cycle."""
+    """One PE mode: the operand pair it multiplies, its MACs per PE per cycle and the GEMM dimension
+    those MACs work along (``simd``: ``reduction``, ``output_cols`` or ``output_rows``; see
+    :mod:`accelsim.sim.fold`)."""
 
     name: str
     macs_per_pe_per_cycle: int
+    simd: str = "reduction"
 
 
 @dataclass(frozen=True)
@@ -60,9 +82,10 @@ class Machine:
 
     def modes(self) -> dict[frozenset[str], Mode]:
         out: dict[frozenset[str], Mode] = {}
+        simd = self.spec.array.simd
         for name, rate in self.spec.array.modes.items():
             a, b = parse_mode(name)
-            out[mode_key(a, b)] = Mode(name, rate)
+            out[mode_key(a, b)] = Mode(name, rate, simd.get(name, "reduction"))
         return out
 
     def mode_for(self, a_format: str, b_format: str, op_label: str = "") -> Mode:
@@ -77,6 +100,11 @@ class Machine:
                 f"(its modes: {have})",
             )
         return mode
+
+    @property
+    def widest_mode(self) -> str:
+        """The mode a shared PE is priced around (see :func:`widest_mode`)."""
+        return widest_mode(tuple(self.spec.array.modes))
 
     def peak_macs_per_cycle(self, mode: Mode) -> int:
         return self.rows * self.cols * mode.macs_per_pe_per_cycle

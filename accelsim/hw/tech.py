@@ -1,8 +1,8 @@
 """Technology tables: the energy per action and the area per unit that :mod:`accelsim.energy` prices
 action counts and machines with.
 
-A table is a YAML file (``hwconfigs/tech/45nm.yaml``, ``7nm.yaml``, or a user's own) validated like
-every spec: ``version: 1``, unknown keys rejected with a did-you-mean, every problem reported at once.
+A table is a YAML file (the shipped ``45nm`` and ``7nm``, package data in ``accelsim/hw/tables/``,
+or a user's own) validated like every spec: ``version: 1``, unknown keys rejected with a did-you-mean, every problem reported at once.
 Each entry carries its ``value``, its ``unit`` (checked against the one unit its key allows), its
 ``source`` and, when it is not a published number, its ``derivation``.
 
@@ -22,6 +22,8 @@ key                             unit      what it prices
 ``rescale.element``             pJ        one element pass through the rescale unit
 ``vector.<format>``             pJ        one vector-lane operation on an element of that format
 ``area.pe.<mode>``              µm²       one MAC lane of that mode (product stage + its accumulator)
+``area.pe_shared.<mode>``       µm²       what one MAC lane of that mode adds to a multi-precision PE
+                                          built around a wider datapath (``array.pe_area: shared``)
 ``area.sram_kib``               µm²/KiB   SRAM macro area per KiB of capacity
 ``area.rescale_lane``           µm²       one lane of the rescale unit
 ``area.vector_lane``            µm²       one lane of the vector unit
@@ -41,15 +43,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, StrictFloat, ValidationError
 
-import accelsim
 from accelsim.errors import InputError, Problem
 from accelsim.numerics.formats import FORMATS, mode_key, parse_mode
 from accelsim.spec.load import problems_from_validation
 from accelsim.spec.models import NAME_PATTERN, StrictModel, suggest
 from accelsim.spec.yamlio import load_yaml_file
 
-#: Where the shipped tables live (the source checkout's ``hwconfigs/tech``).
-SHIPPED_TABLES = Path(accelsim.__file__).resolve().parents[1] / "hwconfigs" / "tech"
+#: Where the shipped tables live: package data beside this module (``accelsim/hw/tables``), so a
+#: table name resolves the same in a source checkout, an editable install and a wheel.
+SHIPPED_TABLES = Path(__file__).resolve().parent / "tables"
 #: Largest value any entry may have (in its own unit): rejects absurd numbers, not real ones.
 MAX_VALUE = 1e9
 
@@ -71,6 +73,7 @@ UNITS: dict[str, tuple[str, tuple[str, ...]]] = {
     "rescale.element": ("pJ", ("pJ",)),
     "vector": ("pJ", ("pJ",)),
     "area.pe": ("µm²", _UM2),
+    "area.pe_shared": ("µm²", _UM2),
     "area.sram_kib": ("µm²/KiB", tuple(f"{u}/KiB" for u in _UM2)),
     "area.rescale_lane": ("µm²", _UM2),
     "area.vector_lane": ("µm²", _UM2),
@@ -83,12 +86,13 @@ _FIXED = (
 _SRAM_KEY = re.compile(r"^(sram\.(?:read|write)_bit)\.(\d+(?:\.\d+)?)KiB$")
 KEY_FORMS = (
     "mac.<mode>", "accumulate.<format>", "sram.read_bit.<N>KiB", "sram.write_bit.<N>KiB",
-    *_FIXED[:3], "vector.<format>", "area.pe.<mode>", *_FIXED[3:],
+    *_FIXED[:3], "vector.<format>", "area.pe.<mode>", "area.pe_shared.<mode>", *_FIXED[3:],
 )
 #: Concrete keys offered as "did you mean" candidates.
 _EXAMPLE_MODES = ("int4xint4", "fp4r4xint4", "fp8xfp8", "fp16xfp16", "fp32xfp32")
 _CANDIDATES = (
     *(f"mac.{m}" for m in _EXAMPLE_MODES), *(f"area.pe.{m}" for m in _EXAMPLE_MODES),
+    *(f"area.pe_shared.{m}" for m in _EXAMPLE_MODES),
     *(f"accumulate.{a}" for a in ACCUMULATORS), *(f"vector.{v}" for v in VECTOR_FORMATS),
     "sram.read_bit.8KiB", "sram.write_bit.8KiB", *_FIXED,
 )
@@ -100,7 +104,7 @@ def classify_key(key: str) -> Slot:
     """The (kind, argument) an entry key prices; ``ValueError`` with a did-you-mean otherwise."""
     if key in _FIXED:
         return key, None
-    for prefix in ("mac.", "area.pe."):
+    for prefix in ("mac.", "area.pe.", "area.pe_shared."):
         if key.startswith(prefix):
             try:
                 a, b = parse_mode(key[len(prefix):])
@@ -160,7 +164,7 @@ class Scaling(_TableModel):
 
 
 class TechTableSpec(_TableModel):
-    """A technology table file (``hwconfigs/tech/<name>.yaml``)."""
+    """A technology table file (``accelsim/hw/tables/<name>.yaml``, or a user's own)."""
 
     version: Literal[1] = Field(description="table format version; must be 1")
     name: str = Field(pattern=NAME_PATTERN, description="table name, e.g. 45nm")
@@ -334,15 +338,20 @@ def _entry_problems(entries: Any, file: str) -> list[Problem]:
 def required_entries(machine: Any, counts: Any = None) -> list[tuple[str, Slot]]:
     """The entries pricing everything ``machine`` can count (and, if given, everything in ``counts``).
 
-    Returned as (key to name in a message, slot). SRAM needs at least one anchor for reads and one
+    Returned as (key to name in a message, slot). A shared PE (``array.pe_area: shared``) needs
+    ``area.pe.<mode>`` for its widest mode (:attr:`Machine.widest_mode`) and ``area.pe_shared.<mode>``
+    for every other; a separate one ``area.pe.<mode>`` for every mode. SRAM needs at least one anchor for reads and one
     for writes; accumulator and vector formats are every format of 16 bits or more (what a policy may
     name), plus any other format found in ``counts``.
     """
     need: list[tuple[str, Slot]] = []
-    for name in machine.spec.array.modes:
+    array = machine.spec.array
+    shared_base = machine.widest_mode if array.pe_area == "shared" else None
+    for name in array.modes:
         a, b = parse_mode(name)
         need.append((f"mac.{name}", ("mac", mode_key(a, b))))
-        need.append((f"area.pe.{name}", ("area.pe", mode_key(a, b))))
+        area = "area.pe" if shared_base in (None, name) else "area.pe_shared"
+        need.append((f"{area}.{name}", (area, mode_key(a, b))))
     accs = list(WIDE_FORMATS)
     vecs = list(VECTOR_FORMATS)
     if counts is not None:

@@ -4,7 +4,8 @@
    it stays as the reference the event model is checked against.
 
 Per op, ``total_cycles = max(compute_cycles, DRAM cycles)``: compute from SCALE-Sim's fold
-formulas (:mod:`accelsim.sim.fold`) for GEMMs and lane throughput for the rescale and vector units;
+formulas (:func:`accelsim.sim.fold.gemm_cycles`, the mode's SIMD axis and the array's fold overlap
+included) for GEMMs and lane throughput for the rescale and vector units;
 DRAM cycles from the op's bits (each operand read once, the result written once, at its own bit
 width, less what stays on chip between fused ops: :mod:`accelsim.sim.fusion`) over the DRAM
 bandwidth. Ops do not overlap.
@@ -17,7 +18,7 @@ from dataclasses import replace
 
 from accelsim.hw.machine import Machine
 from accelsim.numerics.formats import bits_of
-from accelsim.sim.fold import FoldPlan, plan_gemm, sram_accesses
+from accelsim.sim.fold import FoldPlan, gemm_cycles, plan_gemm, sram_accesses
 from accelsim.sim.fusion import plan_residency
 from accelsim.sim.result import ActionCounts, OpResult, StepResult
 from accelsim.trace import VECTOR_OPS, GemmOp, Op, RescaleOp, Trace, VectorOp
@@ -93,11 +94,13 @@ def time_op(op: Op, index: int, machine: Machine, input_on_chip: bool = False, o
     dram_cycles = math.ceil((read_bits + write_bits) / machine.dram_bits_per_cycle)
     if isinstance(op, GemmOp):
         mode = machine.mode_for(op.a_format, op.b_format, f"{index} ({op.layer} {op.phase} gemm)")
-        plan = plan_gemm(op.m, op.n, op.k, machine.rows, machine.cols, machine.dataflow, mode.macs_per_pe_per_cycle)
-        compute = plan.cycles * op.count
+        plan = plan_gemm(
+            op.m, op.n, op.k, machine.rows, machine.cols, machine.dataflow, mode.macs_per_pe_per_cycle, mode.simd,
+        )
+        compute = gemm_cycles(plan, op.count, machine.spec.array.fold_overlap)
         peak = machine.peak_macs_per_cycle(mode)
         ideal = -(-op.macs // peak)
-        fill_drain = plan.folds * plan.fill_drain_cycles * op.count
+        fill_drain = compute - plan.folds * plan.streamed * op.count
         unit, mode_name, work, capacity = "array", mode.name, op.macs, peak
     elif isinstance(op, RescaleOp):
         lanes = machine.spec.rescale.lanes

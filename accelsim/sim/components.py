@@ -15,7 +15,6 @@ from typing import Callable, Generator
 import simpy
 
 from accelsim.hw.machine import Machine
-from accelsim.sim.fold import FoldPlan, plan_gemm
 from accelsim.sim.tiling import KIB_BITS, Capacity
 from accelsim.spec.models import ArraySpec, DramSpec, RescaleSpec, VectorSpec
 
@@ -158,9 +157,10 @@ class Unit:
 
 class SystolicArray(Unit):
     """The ``rows × cols`` array: dataflow ``os``/``ws``/``is``; each mode (operand-format pair) runs
-    at its MACs per PE per cycle (``fp4r4xint4`` is the log4 gradient unit: shift and add).
-    ``fold_overlap`` hides the next fold's stationary-operand preload under the current fold's
-    drain (ws/is)."""
+    at its MACs per PE per cycle along its SIMD dimension (``fp4r4xint4`` is the log4 gradient unit:
+    shift and add). ``fold_overlap`` overlaps consecutive folds (ws/is: the next stationary operand
+    preloads during the drain; os: double-buffered accumulators). The cycles of its tile events
+    come from :mod:`accelsim.sim.fold` through the tiler."""
 
     name = "array"
 
@@ -171,9 +171,6 @@ class SystolicArray(Unit):
         self.dataflow = spec.dataflow
         self.modes = dict(spec.modes)
         self.fold_overlap = spec.fold_overlap
-
-    def plan(self, m: int, n: int, k: int, macs_per_pe: int) -> FoldPlan:
-        return plan_gemm(m, n, k, self.rows, self.cols, self.dataflow, macs_per_pe)
 
 
 class RescaleUnit(Unit):

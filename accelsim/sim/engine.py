@@ -30,8 +30,9 @@ Replay rules
   tiles and by ``max_tile_events``, never by the MACs. Against the tile-by-tile replay
   (``max_tile_events=None``) this moves a step's makespan by well under 1 % (tests pin it).
 
-Reported per op: ``compute_cycles`` = the unit's closed-form busy time (for a GEMM exactly
-SCALE-Sim's count, ``plan.cycles·count``, unless ``array.fold_overlap``), ``total_cycles`` = its span
+Reported per op: ``compute_cycles`` = the unit's closed-form busy time (for a GEMM
+:func:`~accelsim.sim.fold.gemm_cycles`: exactly SCALE-Sim's count, ``plan.cycles·count``, unless
+``array.fold_overlap``), ``total_cycles`` = its span
 from getting the unit to its last write-back (whole cycles, rounded down), ``stall_cycles = total −
 compute`` (waiting for DRAM or for a free buffer half), DRAM bits from the tiling (refetches and
 partial-sum spills included) and action counts. The step's ``cycles`` and ``counts.cycles`` are the
@@ -130,7 +131,7 @@ def _plan_gemm(
     mode = machine.mode_for(op.a_format, op.b_format, _label(index, op))
     rate = mode.macs_per_pe_per_cycle
     spec = machine.spec.array
-    plan = plan_gemm(op.m, op.n, op.k, spec.rows, spec.cols, spec.dataflow, rate)
+    plan = plan_gemm(op.m, op.n, op.k, spec.rows, spec.cols, spec.dataflow, rate, mode.simd)
     dense_a = op.m * op.k * op.count
     dense_z = op.m * op.n * op.count
     out_density = op.elements / dense_z

@@ -8,12 +8,15 @@ loop dimensions are named by their role in the mapping:
 ======== ================ ================ ================ =========== ==============================
 dataflow ``p`` (rows)     ``q`` (columns)  ``s`` (streamed) reduction   operand dims (A, B, output Z)
 ======== ================ ================ ================ =========== ==============================
-os       M, R per fold    N, C per fold    K (r per cycle)  s           A(p,s) B(s,q) Z(p,q)
-ws       K, R·r per fold  N, C per fold    M                p           A(s,p) B(p,q) Z(s,q)
-is       K, R·r per fold  M, C per fold    N                p           A(p,q) B(p,s) Z(q,s)
+os       M, R per fold    N, C per fold    K, 1 per cycle   s           A(p,s) B(s,q) Z(p,q)
+ws       K, R per fold    N, C per fold    M, 1 per cycle   p           A(s,p) B(p,q) Z(s,q)
+is       K, R per fold    M, C per fold    N, 1 per cycle   p           A(p,q) B(p,s) Z(q,s)
 ======== ================ ================ ================ =========== ==============================
 
-(``r`` = MACs per PE per cycle of the op's mode.) An SRAM tile is a block of ``bp × bq`` whole
+The loop dimension that spans the mode's SIMD dimension (:mod:`accelsim.sim.fold`: K for
+``reduction``, N for ``output_cols``, M for ``output_rows``) covers ``r`` times as many elements per
+fold or per streamed cycle (``r`` = MACs per PE per cycle of the op's mode): with the default, os
+streams ``r`` elements of K per cycle and ws/is spread ``R·r`` of K per fold. An SRAM tile is a block of ``bp × bq`` whole
 folds with a chunk of ``bs`` streamed cycles. Either the tile streams the whole fold (``bs = T``)
 or it is a chunk of one fold (``bp = bq = 1``); the chunks of a fold run back to back, so the
 array keeps its stationary operand or its accumulators across them and the fold costs exactly its
@@ -53,10 +56,13 @@ a digit sum over the mixed-radix tile index: :meth:`GemmTiling.prefix` costs ``O
 
 Compute cycles of a tile (``F`` folds, ``c`` streamed cycles of each): ``F·c`` plus, per fold,
 the preload (``R`` for ws/is, none for os) on its first chunk and the skew ``R + C − 2`` on its
-last. With ``array.fold_overlap`` the preload of every fold but the op's first hides under the
-previous fold's drain (ws/is): ``min(R, R + C − 2)`` cycles less per fold. Summed over the op:
-``count·folds·cycles_per_fold − (count·folds − 1)·saving``, exactly ``plan.cycles·count`` when the
-option is off.
+last. With ``array.fold_overlap`` every fold but the op's first saves
+:func:`~accelsim.sim.fold.overlap_saving` cycles: ws/is take it off each fold's preload
+(``R − saving``) and pay the op's first preload once, on its first tile (``head_cycles``); os takes
+it off each fold's drain (``R + C − 2 − saving = max(0, R − T)``) and pays the op's last drain once,
+on its last tile (``tail_cycles``). So no tile's compute is negative, and summed over the op it is
+:func:`~accelsim.sim.fold.gemm_cycles`: ``count·folds·cycles_per_fold − (count·folds − 1)·saving``,
+exactly ``plan.cycles·count`` when the option is off.
 
 Streams (rescale and vector ops)
 --------------------------------
@@ -73,7 +79,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from accelsim.sim.fold import FoldPlan
+from accelsim.sim.fold import SIMD_AXES, FoldPlan, overlap_saving
 
 KIB_BITS = 8 * 1024
 
@@ -210,8 +216,9 @@ class GemmTiling:
     reduction: str
     preload: int                     # cycles of a fold's first chunk before streaming
     drain: int                       # cycles after a fold's last chunk
-    overlap_saving: int              # cycles saved per fold but the first (array.fold_overlap)
     z_partial_bits: float            # bits per element of a partial-sum spill
+    head_cycles: int = 0             # once, on the op's first tile (ws/is fold overlap: first preload)
+    tail_cycles: int = 0             # once, on the op's last tile (os fold overlap: last drain)
 
     @property
     def ns(self) -> tuple[int, ...]:
@@ -327,9 +334,9 @@ class _Compiled:
         self.c_stream = ProductSum(ns, factors(s.unit_extent))
         self.c_first = ProductSum(ns, factors(lambda x: 1.0 if x == 0 else 0.0))
         self.c_last = ProductSum(ns, factors(lambda x, n=s.n: 1.0 if x == n - 1 else 0.0))
-        self.pre = t.preload - t.overlap_saving
+        self.pre = t.preload
         self.drain = t.drain
-        self.saving = t.overlap_saving
+        self.head, self.tail, self.tiles = t.head_cycles, t.tail_cycles, t.tiles
 
     def prefix(self, t: int) -> dict[str, float]:
         (pa, sa, ka), (pb, sb, kb) = self.reloads
@@ -340,7 +347,9 @@ class _Compiled:
         final = self.z_last(ended)
         compute = self.c_stream(t) + self.pre * self.c_first(t) + self.drain * self.c_last(t)
         if t > 0:
-            compute += self.saving
+            compute += self.head
+        if t >= self.tiles:
+            compute += self.tail
         return {
             "a_bits": pa(-(-t // sa)) * ka,
             "b_bits": pb(-(-t // sb)) * kb,
@@ -402,10 +411,11 @@ class _Mapper:
         roles = _ROLES[plan.dataflow]
         sizes = {"m": shape.m, "n": shape.n, "k": shape.k}
         r = shape.macs_per_pe
+        simd = SIMD_AXES[plan.simd]
         self.per_unit = {
-            "p": plan.rows * (r if roles["p"] == "k" else 1),
-            "q": plan.cols,
-            "s": r if roles["s"] == "k" else 1,
+            "p": plan.rows * (r if roles["p"] == simd else 1),
+            "q": plan.cols * (r if roles["q"] == simd else 1),
+            "s": r if roles["s"] == simd else 1,
         }
         self.units = {"p": plan.row_folds, "q": plan.col_folds, "s": plan.streamed}
         self.elements = {d: sizes[roles[d]] for d in ("p", "q", "s")}
@@ -464,11 +474,16 @@ class _Mapper:
         dims = {d: Dim(d, self.units[d], blocks[d], self.elements[d], self.per_unit[d]) for d in ("p", "q", "s")}
         levels = (Dim("c", shape.count, 1, shape.count, 1),) + tuple(dims[d] for d in order) + (dims["s"],)
         rows, cols = plan.rows, plan.cols
-        saving = min(rows, rows + cols - 2) if shape.fold_overlap and not self.os else 0
+        preload, drain = (0 if self.os else rows), rows + cols - 2
+        saving = overlap_saving(plan) if shape.fold_overlap else 0
+        head = tail = 0
+        if self.os:
+            drain, tail = drain - saving, saving
+        else:
+            preload, head = preload - saving, saving
         return GemmTiling(
             plan=plan, count=shape.count, levels=levels, operands=self.operands, reduction=self.roles["red"],
-            preload=0 if self.os else rows, drain=rows + cols - 2, overlap_saving=saving,
-            z_partial_bits=shape.acc_bits,
+            preload=preload, drain=drain, z_partial_bits=shape.acc_bits, head_cycles=head, tail_cycles=tail,
         )
 
 

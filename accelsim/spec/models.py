@@ -19,6 +19,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -73,8 +74,21 @@ class ArraySpec(StrictModel):
     )
     fold_overlap: bool = Field(
         False,
-        description="preload the next fold's stationary operand while the current fold drains "
-        "(SCALE-Sim does not: false matches it)",
+        description="overlap consecutive folds: ws/is preload the next fold's stationary operand while "
+        "the current fold drains; os has double-buffered accumulators, so a fold's drain hides under "
+        "the next fold's fill (SCALE-Sim does neither: false matches it)",
+    )
+    pe_area: Literal["separate", "shared"] = Field(
+        "separate",
+        description="PE area model: separate = one datapath per mode (sum over modes of MACs per cycle x "
+        "area.pe.<mode>); shared = a multi-precision PE, its widest datapath (area.pe.<mode>) plus an "
+        "increment per MAC lane of every narrower mode (area.pe_shared.<mode>)",
+    )
+    simd: dict[ModeName, Literal["reduction", "output_cols", "output_rows"]] = Field(
+        default_factory=dict,
+        description="per mode, the GEMM dimension its MACs per PE per cycle work along: reduction (K, "
+        "the default, SCALE-Sim-comparable), output_cols (N) or output_rows (M); that dimension is "
+        "divided by the MACs per PE per cycle before the dataflow maps the GEMM",
     )
 
     @field_validator("modes")
@@ -90,6 +104,20 @@ class ArraySpec(StrictModel):
                 raise ValueError(f"modes {seen[key]!r} and {name!r} name the same multiplier datapaths")
             seen[key] = name
         return modes
+
+    @field_validator("simd")
+    @classmethod
+    def _simd(cls, simd: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        modes = info.data.get("modes")
+        if modes is None:
+            return simd  # the modes failed validation and are reported themselves
+        unknown = [name for name in simd if name not in modes]
+        if unknown:
+            raise ValueError(
+                f"names {', '.join(map(repr, unknown))}, not a mode of this array "
+                f"(its modes: {', '.join(modes)})"
+            )
+        return simd
 
 
 class RescaleSpec(StrictModel):
