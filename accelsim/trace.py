@@ -49,6 +49,12 @@ VECTOR_OPS: dict[str, tuple[int, int, int]] = {
     "grad_add": (2, 1, 1),
     "softmax_xent": (1, 1, 4),
     "sgd_update": (3, 2, 3),
+    "concat": (1, 1, 1),
+    "select": (1, 1, 1),
+    "select_bwd": (1, 1, 1),
+    "embedding": (1, 1, 1),
+    "embedding_pos": (2, 1, 1),
+    "embedding_bwd": (2, 1, 1),
 }
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from accelsim.numerics.policy import PrecisionPolicy
+
 from accelsim import api
 from accelsim.errors import InputError
 from accelsim.spec import load as spec_load
@@ -63,9 +65,10 @@ def test_layer_errors_name_the_layer_field(tmp_path: Path):
     )
     assert _problems(tmp_path, "wl", text) == [
         "wl.yaml: model.layers.1.type: unknown layer type 'relux'; did you mean 'relu'? (allowed: linear, "
-        "conv2d, maxpool, avgpool, relu, relu6, gelu, batchnorm, layernorm, flatten, gemm)",
+        "conv2d, maxpool, avgpool, relu, relu6, gelu, batchnorm, layernorm, flatten, softmax, add, concat, "
+        "embedding, attention, select, gemm)",
         "wl.yaml: model.layers.5.out: must be greater than or equal to 1; got 0",
-        "wl.yaml: model.layers.5.bias: unknown key 'bias' (allowed: name, type, out)",
+        "wl.yaml: model.layers.5.bias: unknown key 'bias' (allowed: name, inputs, type, out)",
     ]
 
 
@@ -76,13 +79,10 @@ def test_precision_override_fields_are_validated(tmp_path: Path):
     assert _problems(tmp_path, "wl", text) == [
         "wl.yaml: precision.fwd_weight: unknown format 'int9'; allowed: int4, uint4, fp4r4, fp8e4m3, fp8e5m2, fp16, fp32",
         "wl.yaml: precision.tpr: must be a valid boolean, unable to interpret input; got 'maybe'",
-        "wl.yaml: precision.gradscal: unknown key 'gradscal'; did you mean 'gradscale'? (allowed: name, "
-        "input_data, fwd_weight, fwd_activation, grad_bwd_data, grad_bwd_weight, output, accumulator, "
-        "int_accumulator, master_weight, first_layer, last_layer, pointwise_conv, weight_rescale, "
-        "activation_rescale, "
-        "pact_alpha_init, pact_alpha_decay, tpr, tpr_weight_phase, gradscale, grad_rounding, underflow, accumulation, "
-        "accumulation_chunk)",
+        "wl.yaml: precision.gradscal: unknown key 'gradscal'; did you mean 'gradscale'? (allowed: "
+        + ", ".join(PrecisionPolicy.model_fields) + ")",
     ]
+    assert list(PrecisionPolicy.model_fields)[:5] == ["name", "input_data", "fwd_weight", "fwd_activation", "grad_bwd_data"]
 
 
 def test_precision_override_applies(tmp_path: Path):
@@ -169,7 +169,7 @@ def _bad_files(tmp: Path) -> dict[str, tuple[Path, str]]:
         "unknown-zoo": (
             write(tmp / "zoo.yaml", wl.replace("zoo: resnet18", "zoo: resnet19")),
             "zoo.yaml: model.zoo: unknown zoo model 'resnet19' (did you mean 'resnet18'?); known models: "
-            "bert_base, cnn, mlp, mobilenet_v2, resnet18, resnet50, vgg16",
+            "bert_base, cnn, mlp, mobilenet_small, mobilenet_v2, resnet, resnet18, resnet50, transformer, vgg16",
         ),
     }
     return cases

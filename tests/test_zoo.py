@@ -158,16 +158,18 @@ def test_weight_counts_match_torchvision_parameters(nets, name, weights, params)
 
 def test_bert_weight_count():
     # per encoder layer: Q, K, V, output 4·h² + FFN 2·h·i = 2,359,296 + 4,718,592 = 7,077,888
-    # 12 layers 84,934,656 + pooler h² 589,824 + classifier h·2 1,536 = 85,526,016
+    # 12 layers 84,934,656 + pooler h² 589,824 + classifier h·2 1,536 = 85,526,016 in GEMM layers,
+    # plus the embedding tables: words 30,522·768 = 23,440,896 and 128 positions·768 = 98,304
     net = zoo.bert_base(batch_size=1)
-    assert net.weight_count() == 85_526_016
+    gemm_weights = sum(layer.weight_elements() for layer in net.layers if layer.is_gemm)
+    assert gemm_weights == 85_526_016
+    assert net.weight_count() == 85_526_016 + 23_440_896 + 98_304
     # Hugging Face BertModel (bert-base-uncased, incl. pooler) has 109,482,240 parameters:
-    # our weights minus the classifier, plus biases, LayerNorm (γ, β) and the embeddings
-    # (word 30,522·768 + position 512·768 + token type 2·768 + LayerNorm 2·768 = 23,837,184).
+    # our weights minus the classifier, plus biases, LayerNorm (γ, β), the 384 positions beyond 128
+    # and the two token-type vectors.
     biases = sum(layer.out_shape[-1] for layer in net.layers if layer.type == "linear" and layer.name != "classifier")
     ln = sum(2 * layer.in_shape[-1] for layer in net.layers if layer.type == "layernorm")
-    embeddings_without_ln = (30522 + 512 + 2) * 768
-    assert net.weight_count() - 768 * 2 + biases + ln + embeddings_without_ln == 109_482_240
+    assert net.weight_count() - 768 * 2 + biases + ln + (512 - 128 + 2) * 768 == 109_482_240
 
 
 # --- graph invariants ----------------------------------------------------------------------------
@@ -177,17 +179,16 @@ def _check_graph(net: Network) -> None:
     names = [layer.name for layer in net.layers]
     assert len(names) == len(set(names)), "layer names must be unique"
     out: dict[str, tuple[int, ...]] = {}
-    token_select = net.meta.get("token_select", {})
+    out["input"] = net.input_shape
     previous: str | None = None
     for layer in net.layers:
         assert layer.type in LAYER_TYPES
         assert all(name in out for name in layer.inputs), f"{layer.name} reads a later or unknown layer"
         producers = list(layer.inputs) or ([previous] if previous is not None else [])
         first = out[producers[0]] if producers else net.input_shape
-        if layer.name in token_select:  # reads one token of a (tokens, features) output
-            assert first[1:] == layer.in_shape, layer.name
-        else:
-            assert first == layer.in_shape, f"{layer.name}: in {layer.in_shape} != producer out {first}"
+        assert first == layer.in_shape, f"{layer.name}: in {layer.in_shape} != producer out {first}"
+        if layer.type == "select":  # one token of a (tokens, features) output
+            assert layer.out_shape == first[1:], layer.name
         if layer.type == "add":
             assert len(layer.inputs) == 2
             assert out[layer.inputs[0]] == out[layer.inputs[1]] == layer.out_shape, layer.name
@@ -201,7 +202,7 @@ def _check_graph(net: Network) -> None:
         previous = layer.name
     if net.classes is not None:
         assert net.layers[-1].type == "linear"
-        assert net.layers[-1].out_shape == (net.classes,)
+        assert net.layers[-1].out_shape[-1] == net.classes   # per sample, or per token
 
 
 @pytest.mark.parametrize("name", sorted(zoo.ZOO))
@@ -305,7 +306,8 @@ def test_bert_structure(nets):
     net = nets["bert_base"]
     layers = _by_name(net)
     p = "encoder.layer.0"
-    assert net.layers[0].name == "embeddings.LayerNorm" and net.input_shape == (128, 768)
+    assert [layer.name for layer in net.layers[:2]] == ["embeddings", "embeddings.LayerNorm"]
+    assert net.input_shape == (128,) and net.layers[0].out_shape == (128, 768) and net.layers[0].positions
     for proj in ("query", "key", "value"):
         assert layers[f"{p}.attention.self.{proj}"].inputs in ((), ("embeddings.LayerNorm",))
     assert layers[f"{p}.attention.self.key"].inputs == ("embeddings.LayerNorm",)
@@ -313,6 +315,7 @@ def test_bert_structure(nets):
     assert layers["encoder.layer.1.attention.self.value"].inputs == ("encoder.layer.0.output.LayerNorm",)
     scores = layers[f"{p}.attention.self.scores"]
     assert scores.type == "matmul" and scores.inputs == (f"{p}.attention.self.query", f"{p}.attention.self.key")
+    assert scores.transpose_b and layers[f"{p}.attention.self.softmax"].scale == 64 ** -0.5
     assert scores.out_shape == (12, 128, 128) and (scores.m, scores.n, scores.k, scores.count) == (128, 128, 64, 12)
     assert scores.gemm_dims(8) == (128, 128, 64, 96)
     context = layers[f"{p}.attention.self.context"]
@@ -323,7 +326,8 @@ def test_bert_structure(nets):
     assert layers[f"{p}.intermediate.dense"].out_shape == (128, 3072)
     assert (_count(net, "linear"), _count(net, "matmul"), _count(net, "layernorm")) == (6 * 12 + 2, 24, 25)
     assert (_count(net, "softmax"), _count(net, "gelu"), _count(net, "add")) == (12, 13, 24)
-    assert layers["pooler.dense"].in_shape == (768,) and net.meta["token_select"] == {"pooler.dense": 0}
+    assert layers["pooler.select"].type == "select" and layers["pooler.select"].index == 0
+    assert layers["pooler.dense"].in_shape == (768,)
     assert layers["pooler.activation"].type == "gelu"  # tanh stand-in
     assert layers["classifier"].out_shape == (2,)
     assert zoo.bert_base().batch_size == 8
@@ -378,7 +382,8 @@ def test_cnn_input_too_small_names_the_layer():
 
 
 def test_registry_entries():
-    assert sorted(zoo.ZOO) == ["bert_base", "cnn", "mlp", "mobilenet_v2", "resnet18", "resnet50", "vgg16"]
+    assert sorted(zoo.ZOO) == ["bert_base", "cnn", "mlp", "mobilenet_small", "mobilenet_v2", "resnet", "resnet18",
+                               "resnet50", "transformer", "vgg16"]
     assert zoo.zoo_names() == sorted(zoo.ZOO)
     for name, entry in zoo.ZOO.items():
         assert entry.name == name and entry.description
@@ -386,7 +391,7 @@ def test_registry_entries():
             entry.name = "x"  # type: ignore[misc]
     assert zoo.ZOO["mlp"].params == ("hidden",)
     assert zoo.ZOO["cnn"].params == ("channels",)
-    assert zoo.ZOO["bert_base"].params == ("seq_len", "hidden", "layers", "heads", "intermediate")
+    assert zoo.ZOO["bert_base"].params == ("seq_len", "hidden", "layers", "heads", "intermediate", "vocab")
     assert zoo.ZOO["resnet50"].params == ()
     assert zoo.ZOO["resnet50"].default_input == (3, 224, 224) and zoo.ZOO["resnet50"].default_classes == 1000
 
@@ -407,10 +412,10 @@ def test_build_zoo_model_defaults_and_overrides():
 def test_bert_input_shape_is_the_sequence_length():
     by_shape = zoo.build_zoo_model("bert_base", input_shape=(64,), batch_size=1)
     by_param = zoo.build_zoo_model("bert_base", seq_len=64, batch_size=1)
-    assert by_shape.input_shape == by_param.input_shape == (64, 768)
+    assert by_shape.input_shape == by_param.input_shape == (64,)
     assert by_shape.forward_macs() == by_param.forward_macs()
     assert by_shape.meta["seq_len"] == 64
-    assert zoo.build_zoo_model("bert_base", input_shape=(64,), seq_len=64, batch_size=1).input_shape == (64, 768)
+    assert zoo.build_zoo_model("bert_base", input_shape=(64,), seq_len=64, batch_size=1).input_shape == (64,)
     with pytest.raises(GraphError, match=r"^seq_len: seq_len=32 contradicts input_shape \[64\]$"):
         zoo.build_zoo_model("bert_base", input_shape=(64,), seq_len=32, batch_size=1)
     with pytest.raises(GraphError, match=r"^input_shape: bert_base takes input_shape \(seq_len,\)"):
@@ -422,13 +427,13 @@ def test_unknown_model_name():
         zoo.build_zoo_model("resnet5", batch_size=1)
     assert exc.value.args[0] == (
         "unknown zoo model 'resnet5' (did you mean 'resnet50'?); known models: "
-        "bert_base, cnn, mlp, mobilenet_v2, resnet18, resnet50, vgg16"
+        "bert_base, cnn, mlp, mobilenet_small, mobilenet_v2, resnet, resnet18, resnet50, transformer, vgg16"
     )
     with pytest.raises(KeyError) as exc:
-        zoo.build_zoo_model("transformer-xl-huge", batch_size=1)
+        zoo.build_zoo_model("gpt-xl-huge", batch_size=1)
     assert exc.value.args[0] == (
-        "unknown zoo model 'transformer-xl-huge'; known models: "
-        "bert_base, cnn, mlp, mobilenet_v2, resnet18, resnet50, vgg16"
+        "unknown zoo model 'gpt-xl-huge'; known models: "
+        "bert_base, cnn, mlp, mobilenet_small, mobilenet_v2, resnet, resnet18, resnet50, transformer, vgg16"
     )
 
 

@@ -11,10 +11,13 @@ File formats:
   array's range when they exceed it.
 * ``mnist-idx``: a folder with ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
   ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte`` (each optionally ``.gz``).
+* ``sequence``: generated token tasks (sort, reverse, copy, add), integer ids ``(N, length)`` and
+  per-token targets; ``text``: a user's UTF-8 file, character-level next-token prediction.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import math
 import zipfile
@@ -33,12 +36,18 @@ MAX_DATA_BYTES = 2 * 1024**3
 
 @dataclass(frozen=True)
 class Dataset:
+    """Split data. ``y`` holds class indices per sample ``(N,)`` or per token ``(N, T)`` (-1: a
+    token that is not scored); ``metric`` names the accuracy reported: ``accuracy`` (per sample),
+    ``token_accuracy`` (sequence tasks, with exact-sequence accuracy too) or ``next_char_accuracy``
+    (text, with perplexity)."""
+
     name: str
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
     classes: int
+    metric: str = "accuracy"
 
     @property
     def n_train(self) -> int:
@@ -78,6 +87,10 @@ def load_dataset(spec: DataSpec, input_shape: tuple[int, ...], base_dir: Path, f
         ds = _npz(_resolve(base_dir, spec.path), spec, file)
     elif kind == "mnist-idx":
         ds = _mnist(_resolve(base_dir, spec.path), file)
+    elif kind == "sequence":
+        ds = _sequence(spec, input_shape, file)
+    elif kind == "text":
+        ds = _text(_resolve(base_dir, spec.path), spec, input_shape, file)
     else:
         raise InputError.single(file, "data.dataset", "this workload has no dataset to load")
     return _reshape(ds, input_shape, file)
@@ -228,7 +241,102 @@ def _reshape(ds: Dataset, input_shape: tuple[int, ...], file: str) -> Dataset:
             f"(shape {list(ds.x_train.shape[1:])})",
         )
     shape = (-1, *input_shape)
-    return Dataset(
-        ds.name, np.ascontiguousarray(ds.x_train.reshape(shape)), ds.y_train,
-        np.ascontiguousarray(ds.x_test.reshape(shape)), ds.y_test, ds.classes,
+    return dataclasses.replace(
+        ds, x_train=np.ascontiguousarray(ds.x_train.reshape(shape)), x_test=np.ascontiguousarray(ds.x_test.reshape(shape)),
     )
+
+
+# --- token sequences ------------------------------------------------------------------------------
+
+SEQUENCE_DEFAULT_SAMPLES = 4000
+#: Largest text file read, in bytes.
+MAX_TEXT_BYTES = 64 * 1024 * 1024
+
+
+def _random_split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    n_test = min(max(int(round(test_fraction * n)), 1), n - 1)
+    order = np.random.default_rng([seed, 7]).permutation(n)
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+def _sequence_length(spec: DataSpec, input_shape: tuple[int, ...], file: str) -> int:
+    if len(input_shape) != 1:
+        raise InputError.single(file, "model.input", f"a token dataset needs a model input [length], got {list(input_shape)}")
+    length = spec.length or input_shape[0]
+    if length != input_shape[0]:
+        raise InputError.single(file, "data.length", f"{length} tokens per sample, but the model input is {list(input_shape)}")
+    return length
+
+
+def sequence_task(task: str, x: np.ndarray, vocab: int) -> np.ndarray:
+    """Per-token targets of a generated task for token ids ``x`` ``(N, L)``.
+
+    * ``sort``: the tokens in ascending order; ``reverse``: in reverse order; ``copy``: themselves.
+    * ``add``: ``x`` holds two numbers of ``L/2`` base-``vocab`` digits each, least significant
+      digit first (so a causal model can carry); the targets of the second half are the digits of
+      their sum modulo ``vocab**(L/2)``, least significant first; the first half is not scored (-1).
+    """
+    if task == "sort":
+        return np.sort(x, axis=1)
+    if task == "reverse":
+        return x[:, ::-1].copy()
+    if task == "copy":
+        return x.copy()
+    half = x.shape[1] // 2
+    a, b = x[:, :half], x[:, half:]
+    out = np.full_like(x, -1)
+    carry = np.zeros(len(x), dtype=x.dtype)
+    for i in range(half):
+        total = a[:, i] + b[:, i] + carry
+        out[:, half + i] = total % vocab
+        carry = total // vocab
+    return out
+
+
+def _sequence(spec: DataSpec, input_shape: tuple[int, ...], file: str) -> Dataset:
+    """Seeded token sequences and their per-token targets (:func:`sequence_task`)."""
+    length = _sequence_length(spec, input_shape, file)
+    if spec.task == "add" and length % 2:
+        raise InputError.single(file, "data.length", f"task 'add' needs an even length (two numbers), got {length}")
+    n = spec.samples or SEQUENCE_DEFAULT_SAMPLES
+    rng = np.random.default_rng(spec.seed)
+    x = rng.integers(0, spec.vocab, (n, length), dtype=np.int64)
+    y = sequence_task(spec.task, x, spec.vocab)
+    train, test = _random_split(n, spec.test_fraction, spec.seed)
+    return Dataset(f"sequence-{spec.task}", x[train], y[train], x[test], y[test], spec.vocab, "token_accuracy")
+
+
+def _text(path: Path, spec: DataSpec, input_shape: tuple[int, ...], file: str) -> Dataset:
+    """Character-level next-token prediction on a UTF-8 file: the vocabulary is its distinct
+    characters (sorted: id = rank); a sample is ``length`` characters and its targets the next
+    ``length``. Windows start every ``length`` characters; the first ``1 - test_fraction`` of the
+    text gives the training windows, the rest the test windows (no overlap between the two);
+    ``samples`` caps their number (seeded choice, in order)."""
+    from accelsim.spec.yamlio import read_text
+
+    length = _sequence_length(spec, input_shape, file)
+    text = read_text(path, what="text file", max_bytes=MAX_TEXT_BYTES)
+    chars = sorted(set(text))
+    if len(text) < 4 * (length + 1) or len(chars) < 2:
+        raise InputError.single(
+            str(path), "", f"text of {len(text)} characters ({len(chars)} distinct) is too short for windows of "
+            f"{length}: need at least {4 * (length + 1)} characters and 2 distinct ones",
+        )
+    index = {c: i for i, c in enumerate(chars)}
+    ids = np.fromiter((index[c] for c in text), dtype=np.int64, count=len(text))
+    cut = int(len(ids) * (1 - spec.test_fraction))
+
+    def windows(part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        starts = np.arange(0, len(part) - length - 1 + 1, length)
+        return (np.stack([part[s:s + length] for s in starts]), np.stack([part[s + 1:s + length + 1] for s in starts]))
+
+    x_train, y_train = windows(ids[:cut])
+    x_test, y_test = windows(ids[cut:])
+    if len(x_test) < 1 or len(x_train) < 1:
+        raise InputError.single(str(path), "", f"no full window of {length} characters in the test part; use a longer text or test_fraction")
+    if spec.samples is not None:
+        rng = np.random.default_rng(spec.seed)
+        keep = lambda n: np.sort(rng.permutation(n)[: max(1, min(n, int(round(spec.samples * n / (len(x_train) + len(x_test))))))])  # noqa: E731
+        tr, te = keep(len(x_train)), keep(len(x_test))
+        x_train, y_train, x_test, y_test = x_train[tr], y_train[tr], x_test[te], y_test[te]
+    return Dataset("text", x_train, y_train, x_test, y_test, len(chars), "next_char_accuracy")

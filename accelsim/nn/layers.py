@@ -67,8 +67,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 from accelsim.numerics import elementary
 
 __all__ = [
-    "AvgPool2d", "BatchNorm", "Conv2d", "Flatten", "Float32Hook", "GemmHook", "GemmRecord",
-    "Linear", "MaxPool2d", "Module", "RecordingHook", "ReLU", "ReLU6", "SoftmaxCrossEntropy",
+    "Add", "AvgPool2d", "BatchNorm", "Concat", "Conv2d", "Embedding", "Flatten", "Float32Hook", "GELU",
+    "GemmHook", "GemmRecord", "LayerNorm", "Linear", "MatMul", "MaxPool2d", "Module", "RecordingHook",
+    "ReLU", "ReLU6", "Select", "Softmax", "SoftmaxCrossEntropy",
 ]
 
 
@@ -113,6 +114,15 @@ class GemmHook(Protocol):
         backward (e.g. PACT's clip) is applied."""
         ...
 
+    def fwd_act(self, layer: str, a: np.ndarray, b: np.ndarray, training: bool) -> tuple[np.ndarray, Any]:
+        """An activation × activation product (attention): ``a[g,m,k] @ b[g,k,n]`` with both operands
+        quantized as the GEMM reads them → ``(y, stash)``."""
+        ...
+
+    def bwd_act(self, layer: str, stash: Any, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Its two backward products: ``dA = dY·Bᵀ`` and ``dB = Aᵀ·dY`` (in that order)."""
+        ...
+
 
 class Float32Hook:
     """Plain products in the operands' dtype (float32 in training, float64 in gradient checks).
@@ -137,6 +147,13 @@ class Float32Hook:
 
     def bwd_weight(self, layer: str, stash: Any, dy: np.ndarray) -> np.ndarray:
         return np.matmul(_t(stash), dy)
+
+    def fwd_act(self, layer: str, a: np.ndarray, b: np.ndarray, training: bool) -> tuple[np.ndarray, Any]:
+        return np.matmul(a, b), (a, b)
+
+    def bwd_act(self, layer: str, stash: Any, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        a, b = stash
+        return np.matmul(dy, _t(b)), np.matmul(_t(a), dy)
 
 
 class GemmRecord(NamedTuple):
@@ -193,6 +210,18 @@ class RecordingHook:
         m, n = dy.shape[-2:]
         self.records.append(GemmRecord(layer, "bwd_weight", dw.shape[-2], n, m, _count(dy)))
         return dw
+
+    def fwd_act(self, layer: str, a: np.ndarray, b: np.ndarray, training: bool) -> tuple[np.ndarray, Any]:
+        y, stash = self.inner.fwd_act(layer, a, b, training)
+        self.records.append(GemmRecord(layer, "fwd", a.shape[-2], b.shape[-1], a.shape[-1], _count(a)))
+        return y, stash
+
+    def bwd_act(self, layer: str, stash: Any, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        da, db = self.inner.bwd_act(layer, stash, dy)
+        m, n = dy.shape[-2:]
+        self.records.append(GemmRecord(layer, "bwd_data", m, da.shape[-1], n, _count(dy)))
+        self.records.append(GemmRecord(layer, "bwd_data", db.shape[-2], n, m, _count(dy)))
+        return da, db
 
 
 # --- base class ---------------------------------------------------------------------------------
@@ -687,34 +716,334 @@ class BatchNorm(Module):
 
 
 class SoftmaxCrossEntropy:
-    """Mean softmax cross-entropy over the batch: ``loss, dlogits = sce(logits, labels)``.
+    """Mean softmax cross-entropy: ``loss, dlogits = sce(logits, labels)``.
 
-    ``logits`` ``(N, classes)``, ``labels`` integer class indices ``(N,)``. The gradient is with
-    respect to the logits, already divided by ``N``, in the logits' dtype. Computed in float64
-    with :mod:`accelsim.numerics.elementary`'s ``exp`` and ``log`` (the same bits on every CPU).
+    ``logits`` ``(N, classes)`` with integer labels ``(N,)``, or per token ``(N, T, classes)`` with
+    labels ``(N, T)``; a label of ``-1`` is ignored (no loss, no gradient). The loss is the mean over
+    the labels that count, the gradient with respect to the logits is already divided by their
+    number, in the logits' dtype. Computed in float64 with :mod:`accelsim.numerics.elementary`'s
+    ``exp`` and ``log`` (the same bits on every CPU).
     """
 
     kind = "softmax_xent"
+    IGNORE = -1
 
     def __call__(self, logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
         return self.forward(logits, labels)
 
     def forward(self, logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
-        if logits.ndim != 2:
-            raise ValueError(f"softmax cross-entropy expects logits (N, classes), got shape {logits.shape}")
         labels = np.asarray(labels)
-        n, classes = logits.shape
-        if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError(f"labels must be {n} integer class indices, got {labels.dtype} {labels.shape}")
-        if n and (labels.min() < 0 or labels.max() >= classes):
-            raise ValueError(f"labels must lie in [0, {classes}), got [{labels.min()}, {labels.max()}]")
+        if logits.ndim not in (2, 3) or labels.shape != logits.shape[:-1]:
+            raise ValueError(
+                f"softmax cross-entropy expects logits (N, classes) or (N, tokens, classes) and labels of "
+                f"their leading shape; got {logits.shape} and {labels.shape}"
+            )
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"labels must be integer class indices, got {labels.dtype}")
+        classes = logits.shape[-1]
+        flat = logits.reshape(-1, classes)
+        lab = labels.reshape(-1)
+        valid = lab != self.IGNORE
+        if lab.size and (lab.min() < self.IGNORE or lab.max() >= classes):
+            raise ValueError(f"labels must lie in [0, {classes}) (or -1 to ignore), got [{lab.min()}, {lab.max()}]")
+        n = int(valid.sum())
         with np.errstate(invalid="ignore", over="ignore"):   # a diverged run's inf logits give NaN
-            z = (logits - logits.max(axis=1, keepdims=True)).astype(np.float64)
+            z = (flat - flat.max(axis=1, keepdims=True)).astype(np.float64)
         ez = elementary.exp(z)
         sums = ez.sum(axis=1, keepdims=True)
-        rows = np.arange(n)
-        loss = float(np.mean(elementary.log(sums[:, 0]) - z[rows, labels]))
+        rows = np.flatnonzero(valid)
+        picked = lab[rows]
+        loss = float(np.sum(elementary.log(sums[rows, 0]) - z[rows, picked]) / max(n, 1))
         grad = ez / sums
-        grad[rows, labels] -= 1
-        grad *= 1.0 / n
-        return loss, grad.astype(logits.dtype)
+        grad[rows, picked] -= 1
+        grad *= 1.0 / max(n, 1)
+        if n < lab.size:
+            grad[~valid] = 0.0
+        return loss, grad.astype(logits.dtype).reshape(logits.shape)
+
+
+# --- graph layers: several inputs, sequences, attention ---------------------------------------------
+
+
+class Add(Module):
+    """Sum of two or more inputs of one shape (a residual connection); the gradient goes to each."""
+
+    kind = "add"
+    multi_input = True
+
+    def __init__(self, n_inputs: int, *, name: str = "add", dtype: Any = np.float32, needs_input_grad: bool = True):
+        super().__init__(name, dtype=dtype, needs_input_grad=needs_input_grad)
+        self.n_inputs = n_inputs
+
+    def forward(self, xs: list[np.ndarray], training: bool) -> np.ndarray:
+        y = np.add(xs[0], xs[1], dtype=self.dtype)
+        for x in xs[2:]:
+            y += x
+        return y
+
+    def backward(self, dy: np.ndarray) -> list[np.ndarray]:
+        return [dy] * self.n_inputs
+
+
+class Concat(Module):
+    """Inputs joined along ``axis`` of the per-sample shape; the gradient is split back."""
+
+    kind = "concat"
+    multi_input = True
+
+    def __init__(self, axis: int, *, name: str = "concat", dtype: Any = np.float32, needs_input_grad: bool = True):
+        super().__init__(name, dtype=dtype, needs_input_grad=needs_input_grad)
+        self.axis = axis + 1  # the batch axis comes first
+        self._sizes: list[int] | None = None
+
+    def forward(self, xs: list[np.ndarray], training: bool) -> np.ndarray:
+        self._sizes = [x.shape[self.axis] for x in xs] if training else None
+        return np.concatenate(xs, axis=self.axis).astype(self.dtype, copy=False)
+
+    def backward(self, dy: np.ndarray) -> list[np.ndarray]:
+        if self._sizes is None:
+            raise self._missing_forward()
+        cuts = np.cumsum(self._sizes)[:-1]
+        self._sizes = None
+        return list(np.split(dy, cuts, axis=self.axis))
+
+
+class LayerNorm(Module):
+    """Normalization over the last axis (features) of each sample or token, with a learned scale
+    ``weight`` (ones) and shift ``bias`` (zeros); ``eps`` 1e-5 (PyTorch's)."""
+
+    kind = "layernorm"
+
+    def __init__(self, features: int, *, name: str = "layernorm", eps: float = 1e-5, dtype: Any = np.float32,
+                 needs_input_grad: bool = True):
+        super().__init__(name, dtype=dtype, needs_input_grad=needs_input_grad)
+        self.features = features
+        self.eps = eps
+        self._add_param("weight", np.ones(features))
+        self._add_param("bias", np.zeros(features))
+        self._cache: tuple[np.ndarray, np.ndarray] | None = None
+
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        if x.shape[-1] != self.features:
+            raise ValueError(f"{self.name}: expected {self.features} features, got shape {x.shape}")
+        mean = x.mean(axis=-1, keepdims=True, dtype=self.dtype)
+        xc = x - mean
+        var = np.mean(np.square(xc), axis=-1, keepdims=True, dtype=self.dtype)
+        inv = (1.0 / np.sqrt(var + self.eps)).astype(self.dtype)
+        xhat = xc * inv
+        self._cache = (xhat, inv) if training else None
+        return (xhat * self.params["weight"] + self.params["bias"]).astype(self.dtype, copy=False)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        if self._cache is None:
+            raise self._missing_forward()
+        xhat, inv = self._cache
+        self._cache = None
+        lead = tuple(range(dy.ndim - 1))
+        np.copyto(self.grads["bias"], dy.sum(axis=lead))
+        np.copyto(self.grads["weight"], (dy * xhat).sum(axis=lead))
+        if not self.needs_input_grad:
+            return None
+        g = dy * self.params["weight"]
+        f = self.dtype.type(self.features)
+        return (inv / f) * (f * g - g.sum(axis=-1, keepdims=True) - xhat * (g * xhat).sum(axis=-1, keepdims=True))
+
+
+_GELU_C = np.sqrt(2.0 / np.pi)
+
+
+class GELU(Module):
+    """GELU, tanh approximation (Hendrycks & Gimpel; GPT-2's):
+    ``0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))``, tanh from :mod:`accelsim.numerics.elementary`."""
+
+    kind = "gelu"
+
+    def __init__(self, *, name: str = "gelu", dtype: Any = np.float32, needs_input_grad: bool = True):
+        super().__init__(name, dtype=dtype, needs_input_grad=needs_input_grad)
+        self._cache: tuple[np.ndarray, np.ndarray] | None = None
+
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        x64 = x.astype(np.float64)
+        u = _GELU_C * (x64 + 0.044715 * x64**3)
+        t = elementary.tanh(u)
+        self._cache = (x64, t) if training else None
+        return (0.5 * x64 * (1.0 + t)).astype(self.dtype)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        if self._cache is None:
+            raise self._missing_forward()
+        x64, t = self._cache
+        self._cache = None
+        if not self.needs_input_grad:
+            return None
+        du = _GELU_C * (1.0 + 3 * 0.044715 * x64**2)
+        grad = 0.5 * (1.0 + t) + 0.5 * x64 * (1.0 - t * t) * du
+        return (dy * grad).astype(self.dtype)
+
+
+class Softmax(Module):
+    """Softmax over the last axis of ``scale · x``; with ``causal``, entry ``(…, i, j)`` of a square
+    last pair of axes is masked for ``j > i`` (a token attends to itself and earlier ones).
+    ``exp`` from :mod:`accelsim.numerics.elementary`."""
+
+    kind = "softmax"
+
+    def __init__(self, *, scale: float = 1.0, causal: bool = False, name: str = "softmax",
+                 dtype: Any = np.float32, needs_input_grad: bool = True):
+        super().__init__(name, dtype=dtype, needs_input_grad=needs_input_grad)
+        self.scale = scale
+        self.causal = causal
+        self._y: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        z = x.astype(np.float64) * self.scale
+        if self.causal:
+            t = z.shape[-1]
+            z = np.where(np.triu(np.ones((t, t), dtype=bool), 1), -np.inf, z)
+        with np.errstate(invalid="ignore"):
+            z -= z.max(axis=-1, keepdims=True)
+        e = elementary.exp(z)
+        y = (e / e.sum(axis=-1, keepdims=True)).astype(self.dtype)
+        self._y = y if training else None
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        if self._y is None:
+            raise self._missing_forward()
+        y, self._y = self._y, None
+        if not self.needs_input_grad:
+            return None
+        inner = (dy * y).sum(axis=-1, keepdims=True)
+        return (self.dtype.type(self.scale) * y * (dy - inner)).astype(self.dtype)
+
+
+class Embedding(Module):
+    """Token ids ``(N, T)`` → vectors ``(N, T, features)`` from a ``vocab × features`` table
+    (``weight``, N(0, 1/features)), plus a learned ``(T, features)`` positional table
+    (``positions``, same init) when ``positions``. The gradient is scattered into the tables
+    (``np.add.at``: duplicate ids add up in order); there is no gradient for the ids."""
+
+    kind = "embedding"
+
+    def __init__(self, vocab: int, features: int, tokens: int, *, rng: np.random.Generator, positions: bool = False,
+                 name: str = "embedding", dtype: Any = np.float32, needs_input_grad: bool = False):
+        super().__init__(name, dtype=dtype, needs_input_grad=False)
+        self.vocab = vocab
+        self._add_param("weight", rng.standard_normal((vocab, features)) / np.sqrt(features))
+        if positions:
+            self._add_param("positions", rng.standard_normal((tokens, features)) / np.sqrt(features))
+        self._ids: np.ndarray | None = None
+
+    def forward(self, ids: np.ndarray, training: bool) -> np.ndarray:
+        ids = np.asarray(ids)
+        if not np.issubdtype(ids.dtype, np.integer):
+            if not np.array_equal(ids, np.trunc(ids)):
+                raise ValueError(f"{self.name}: token ids must be integers")
+            ids = ids.astype(np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab):
+            raise ValueError(f"{self.name}: token ids must lie in [0, {self.vocab}), got [{ids.min()}, {ids.max()}]")
+        y = self.params["weight"][ids]
+        if "positions" in self.params:
+            y = y + self.params["positions"][: ids.shape[1]]
+        self._ids = ids if training else None
+        return y
+
+    def backward(self, dy: np.ndarray) -> None:
+        if self._ids is None:
+            raise self._missing_forward()
+        ids, self._ids = self._ids, None
+        grad = self.grads["weight"]
+        grad[...] = 0
+        np.add.at(grad, ids.reshape(-1), dy.reshape(-1, dy.shape[-1]))
+        if "positions" in self.params:
+            np.sum(dy, axis=0, out=self.grads["positions"])
+        return None
+
+
+class Select(Module):
+    """Token ``index`` of a ``(N, T, features)`` input → ``(N, features)`` (BERT's [CLS] pooler input)."""
+
+    kind = "select"
+
+    def __init__(self, index: int, *, name: str = "select", dtype: Any = np.float32, needs_input_grad: bool = True):
+        super().__init__(name, dtype=dtype, needs_input_grad=needs_input_grad)
+        self.index = index
+        self._shape: tuple[int, ...] | None = None
+
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        self._shape = x.shape if training else None
+        return x[:, self.index, :]
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        if self._shape is None:
+            raise self._missing_forward()
+        shape, self._shape = self._shape, None
+        if not self.needs_input_grad:
+            return None
+        dx = np.zeros(shape, dtype=dy.dtype)
+        dx[:, self.index, :] = dy
+        return dx
+
+
+def _split_heads(x: np.ndarray, heads: int) -> np.ndarray:
+    """``(N, T, d)`` → ``(N·heads, T, d/heads)``; ``(N, heads, R, C)`` → ``(N·heads, R, C)``."""
+    if x.ndim == 3:
+        n, t, d = x.shape
+        return x.reshape(n, t, heads, d // heads).transpose(0, 2, 1, 3).reshape(n * heads, t, d // heads)
+    n, h, r, c = x.shape
+    return x.reshape(n * h, r, c)
+
+
+def _merge_heads(x: np.ndarray, shape: tuple[int, ...], heads: int) -> np.ndarray:
+    """The inverse of :func:`_split_heads` for a per-sample shape ``shape`` (with the batch)."""
+    if len(shape) == 3:
+        n, t, d = shape
+        return x.reshape(n, heads, t, d // heads).transpose(0, 2, 1, 3).reshape(shape)
+    return x.reshape(shape)
+
+
+class MatMul(Module):
+    """An activation × activation product per head, through the GEMM hook (attention's ``Q·Kᵀ``
+    and ``P·V``): an input ``(N, T, d)`` is split into ``heads`` of ``d/heads``, an input
+    ``(N, heads, R, C)`` is taken per head; ``transpose_b`` transposes the second operand; an output
+    of per-sample rank 2 merges the heads again. One hook call per phase for all heads and samples
+    (``count = N·heads``)."""
+
+    kind = "matmul"
+    multi_input = True
+
+    def __init__(self, heads: int, out_shape: tuple[int, ...], *, transpose_b: bool = False, name: str = "matmul",
+                 hook: GemmHook | None = None, dtype: Any = np.float32, needs_input_grad: bool = True):
+        super().__init__(name, dtype=dtype, needs_input_grad=needs_input_grad)
+        self.heads = heads
+        self.out_shape = tuple(out_shape)
+        self.transpose_b = transpose_b
+        self.hook: GemmHook = hook if hook is not None else Float32Hook()
+        self._stash: Any = None
+        self._shapes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+
+    def forward(self, xs: list[np.ndarray], training: bool) -> np.ndarray:
+        a_in, b_in = xs
+        a = _split_heads(a_in, self.heads)
+        b = _split_heads(b_in, self.heads)
+        if self.transpose_b:
+            b = _t(b)
+        y, stash = self.hook.fwd_act(self.name, a, b, training)
+        n = a_in.shape[0]
+        if training:
+            self._stash, self._shapes = stash, (a_in.shape, b_in.shape)
+        else:
+            self._stash = self._shapes = None
+        if len(self.out_shape) == 2:
+            return _merge_heads(y, (n, *self.out_shape), self.heads)
+        return y.reshape(n, *self.out_shape)
+
+    def backward(self, dy: np.ndarray) -> list[np.ndarray]:
+        if self._shapes is None:
+            raise self._missing_forward()
+        (a_shape, b_shape), stash = self._shapes, self._stash
+        self._stash = self._shapes = None
+        da, db = self.hook.bwd_act(self.name, stash, _split_heads(dy, self.heads))
+        if self.transpose_b:
+            db = _t(db)
+        return [_merge_heads(da, a_shape, self.heads), _merge_heads(db, b_shape, self.heads)]

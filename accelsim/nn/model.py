@@ -1,12 +1,13 @@
 """Trainable models built from a resolved :class:`~accelsim.workload.graph.Network`, and SGD.
 
-:func:`build_model` turns a sequential network (every layer reads the previous one) into a
-:class:`Sequential` of :mod:`accelsim.nn.layers` layers named like the graph's layers, so the GEMMs
-it executes are the ones :func:`accelsim.workload.builder.build_step` puts in the trace: same
-layers, same phases, same shapes, in the same order (forward layer by layer; backward in reverse
-with ``bwd_weight`` before ``bwd_data``; no ``bwd_data`` for the layer that reads the network
-input — as in the builder, only the very first layer; a weight layer right after a leading
-``flatten`` does run its ``bwd_data`` GEMM, its result is then dropped).
+:func:`build_model` turns a network — any graph: layers that read several earlier layers, residual
+adds, concatenations, attention — into a :class:`GraphModel` of :mod:`accelsim.nn.layers` modules
+named like the graph's layers. It runs the graph the way :func:`accelsim.workload.builder.
+build_step` traces it, so the GEMMs it executes are the trace's: the forward pass in layer order
+(a topological order); the backward pass in reverse, where the gradients that reach a layer from
+several consumers are summed first (in the order they arrive), and each weight layer runs its
+``bwd_weight`` GEMM before its ``bwd_data`` GEMM; layers that read only the network input compute
+no gradient for it.
 
 :class:`SGD` updates the fp32 master weights in place: ``d = g + wd·w; v = μ·v + d; w -= lr·v``
 (PyTorch's formulation, weight decay on every parameter).
@@ -15,47 +16,108 @@ input — as in the builder, only the very first layer; a weight layer right aft
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from accelsim.nn.layers import (
+    GELU,
+    Add,
     AvgPool2d,
     BatchNorm,
+    Concat,
     Conv2d,
+    Embedding,
     Flatten,
     Float32Hook,
     GemmHook,
+    LayerNorm,
     Linear,
+    MatMul,
     MaxPool2d,
     Module,
     ReLU,
     ReLU6,
+    Select,
+    Softmax,
 )
-from accelsim.workload.graph import GraphError, Layer, Network, conv_out_size
+from accelsim.workload.graph import NETWORK_INPUT, GraphError, Layer, Network, conv_out_size
 
-__all__ = ["Param", "SGD", "Sequential", "TRAINABLE_TYPES", "build_model", "check_trainable"]
+__all__ = ["GraphModel", "Node", "Param", "SGD", "TRAINABLE_TYPES", "build_model", "check_trainable"]
 
-#: Graph layer types :func:`build_model` can train.
-TRAINABLE_TYPES = frozenset({"linear", "conv2d", "relu", "relu6", "maxpool", "avgpool", "batchnorm", "flatten"})
+#: Graph layer types :func:`build_model` can train (every type but ``gemm``, a raw product of an
+#: inference trace with no tensors behind it).
+TRAINABLE_TYPES = frozenset({
+    "linear", "conv2d", "relu", "relu6", "gelu", "maxpool", "avgpool", "batchnorm", "layernorm", "softmax",
+    "flatten", "add", "concat", "embedding", "matmul", "select",
+})
+
+#: A layer that reads the network input.
+INPUT: None = None
 
 
-class Sequential:
-    """Layers run one after the other; GEMM layers share one hook (:attr:`hook`)."""
+@dataclass
+class Node:
+    """One layer of the graph: its module and the nodes it reads (``None``: the network input)."""
 
-    def __init__(self, layers: Sequence[Module], *, input_shape: tuple[int, ...] | None = None,
-                 hook: GemmHook | None = None, name: str = "model"):
-        self.layers: tuple[Module, ...] = tuple(layers)
-        #: inputs are cast to this (the layers' compute dtype)
-        self.dtype = self.layers[0].dtype if self.layers else np.dtype(np.float32)
-        names = [layer.name for layer in self.layers]
+    module: Module
+    inputs: tuple[str | None, ...]
+    layer: Layer
+
+    @property
+    def name(self) -> str:
+        return self.module.name
+
+    @property
+    def multi_input(self) -> bool:
+        return getattr(self.module, "multi_input", False)
+
+
+class StepObserver:
+    """Hooks of one forward and backward walk; the trainer uses them to store tensors in their
+    formats and to record the ops it runs. Every method returns the (possibly replaced) tensor."""
+
+    def forward(self, node: Node, y: np.ndarray, inputs: list[np.ndarray]) -> np.ndarray:
+        return y
+
+    def grad_sum(self, node: Node, total: np.ndarray) -> np.ndarray:
+        """``total`` is the sum of two gradient contributions of ``node``'s output."""
+        return total
+
+    def backward(self, node: Node, grads: list[np.ndarray | None]) -> list[np.ndarray | None]:
+        return grads
+
+
+@dataclass
+class GraphModel:
+    """A graph of layers run in order; GEMM layers share one hook (:attr:`hook`)."""
+
+    nodes: list[Node]
+    input_shape: tuple[int, ...] | None = None
+    name: str = "model"
+    dtype: np.dtype = field(default_factory=lambda: np.dtype(np.float32))
+    _hook: GemmHook = field(default_factory=Float32Hook)
+
+    def __post_init__(self) -> None:
+        names = [n.name for n in self.nodes]
         if len(set(names)) != len(names):
-            raise ValueError(f"{name}: layer names must be unique, got {names}")
-        self.name = name
-        self.input_shape = tuple(input_shape) if input_shape is not None else None
-        self._by_name = dict(zip(names, self.layers))
-        self.hook = hook if hook is not None else Float32Hook()
+            raise ValueError(f"{self.name}: layer names must be unique, got {names}")
+        self._by_name = {n.name: n for n in self.nodes}
+        for n in self.nodes:
+            for src in n.inputs:
+                if src is not None and (src not in self._by_name or names.index(src) >= names.index(n.name)):
+                    raise ValueError(f"{self.name}: {n.name} reads {src!r}, not an earlier layer")
+        self.hook = self._hook
+
+    @classmethod
+    def chain(cls, modules: Sequence[Module], **kwargs: Any) -> "GraphModel":
+        """Modules one after the other (each reads the previous one)."""
+        nodes, prev = [], None
+        for m in modules:
+            nodes.append(Node(m, (prev,), Layer(m.name, "relu", (1,), (1,))))
+            prev = m.name
+        return cls(nodes, **kwargs)
 
     # -- structure ---------------------------------------------------------------------------
 
@@ -67,50 +129,73 @@ class Sequential:
     def hook(self, hook: GemmHook) -> None:
         """Swap the GEMM hook of every weight layer (e.g. a quantizing hook, or fp32 for eval)."""
         self._hook = hook
-        for layer in self.layers:
-            if isinstance(layer, (Linear, Conv2d)):
-                layer.hook = hook
+        for node in self.nodes:
+            if isinstance(node.module, (Linear, Conv2d, MatMul)):
+                node.module.hook = hook
+
+    @property
+    def layers(self) -> tuple[Module, ...]:
+        return tuple(n.module for n in self.nodes)
 
     def __getitem__(self, name: str) -> Module:
-        return self._by_name[name]
+        return self._by_name[name].module
 
     def __iter__(self) -> Iterator[Module]:
         return iter(self.layers)
 
     def __len__(self) -> int:
-        return len(self.layers)
+        return len(self.nodes)
 
     def gemm_layers(self) -> list[Module]:
-        return [layer for layer in self.layers if isinstance(layer, (Linear, Conv2d))]
+        """Layers that own weights updated by SGD and run GEMMs (linear, conv2d)."""
+        return [n.module for n in self.nodes if isinstance(n.module, (Linear, Conv2d))]
 
     # -- compute -----------------------------------------------------------------------------
 
-    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        """Logits for a batch ``x`` of shape ``(N, *input_shape)`` (cast to :attr:`dtype`).
+    def forward(self, x: np.ndarray, training: bool, observer: StepObserver | None = None) -> np.ndarray:
+        """The output of the last layer for a batch ``x`` of shape ``(N, *input_shape)`` (float
+        inputs are cast to :attr:`dtype`; integer token ids stay integers).
 
         A training-mode forward keeps what :meth:`backward` needs; an eval-mode forward
         (``training=False``: batch-norm running statistics, no stash) discards it."""
         x = np.asarray(x)
-        if x.dtype != self.dtype:
+        if x.dtype.kind == "f" and x.dtype != self.dtype:
             x = x.astype(self.dtype)
         if self.input_shape is not None and tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(
-                f"{self.name}: expected input of shape (N, {', '.join(map(str, self.input_shape))}), "
-                f"got {x.shape}"
+                f"{self.name}: expected input of shape (N, {', '.join(map(str, self.input_shape))}), got {x.shape}"
             )
-        for layer in self.layers:
-            x = layer.forward(x, training)
-        return x
+        outputs: dict[str | None, np.ndarray] = {INPUT: x}
+        y = x
+        for node in self.nodes:
+            ins = [outputs[src] for src in node.inputs]
+            y = node.module.forward(ins if node.multi_input else ins[0], training)
+            if observer is not None:
+                y = observer.forward(node, y, ins)
+            outputs[node.name] = y
+        return y
 
-    def backward(self, dlogits: np.ndarray) -> np.ndarray | None:
-        """Back-propagate the loss gradient; fills every layer's ``grads``. Returns the gradient
-        with respect to the input, or ``None`` (the first layer does not compute it)."""
-        grad: np.ndarray | None = dlogits
-        for layer in reversed(self.layers):
-            if grad is None:  # only the first layer returns None
-                raise RuntimeError(f"{layer.name}: no gradient reached this layer")
-            grad = layer.backward(grad)
-        return grad
+    def backward(self, dlogits: np.ndarray, observer: StepObserver | None = None) -> None:
+        """Back-propagate the loss gradient through the graph; fills every layer's ``grads``.
+        Gradients reaching a layer's output from several consumers are summed first, in the order
+        they arrive (the trace's ``grad_add`` ops)."""
+        pending: dict[str, list[np.ndarray]] = {self.nodes[-1].name: [dlogits]} if self.nodes else {}
+        for node in reversed(self.nodes):
+            contributions = pending.pop(node.name, None)
+            if not contributions:
+                continue  # output unused: no gradient flows
+            grad = contributions[0]
+            for other in contributions[1:]:
+                grad = grad + other
+                if observer is not None:
+                    grad = observer.grad_sum(node, grad)
+            out = node.module.backward(grad)
+            grads = out if node.multi_input else [out]
+            if observer is not None:
+                grads = observer.backward(node, grads)
+            for src, g in zip(node.inputs, grads):
+                if src is not None and g is not None:
+                    pending.setdefault(src, []).append(g)
 
     # -- parameters and state ------------------------------------------------------------------
 
@@ -173,7 +258,7 @@ class SGD:
     ``w -= lr·d``). ``lr`` may be changed between steps (schedules). Deterministic.
     """
 
-    def __init__(self, model: Sequential, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
+    def __init__(self, model: "GraphModel", lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
                  extra: Sequence[Param] = ()):
         if lr <= 0 or not 0 <= momentum < 1 or weight_decay < 0:
             raise ValueError(
@@ -221,38 +306,23 @@ class SGD:
 # --- building from a graph ----------------------------------------------------------------------
 
 _NOT_TRAINABLE = {
-    "add": "residual adds are not trainable yet (only sequential networks are)",
-    "gemm": "raw gemm layers only describe inference traces and cannot be trained",
-    "matmul": "attention products are not trainable yet",
-    "gelu": "gelu is not trainable yet",
-    "layernorm": "layernorm is not trainable yet",
-    "softmax": "softmax layers are not trainable yet",
+    "gemm": "raw gemm layers only describe inference traces (no tensors behind them) and cannot be trained",
 }
 
 
 def check_trainable(net: Network) -> None:
     """Raise :class:`~accelsim.workload.graph.GraphError` naming the first layer :func:`build_model`
-    cannot train (its type, a non-sequential input, a window size these layers do not compute),
-    without allocating anything."""
-    prev: str | None = None
+    cannot train (its type, a window size these layers do not compute), without allocating."""
     for layer in net.layers:
-        _check_layer(layer, prev)
-        prev = layer.name
+        _check_layer(layer)
 
 
-def _check_layer(layer: Layer, prev: str | None) -> None:
+def _check_layer(layer: Layer) -> None:
     trainable = ", ".join(sorted(TRAINABLE_TYPES))
     if layer.type in _NOT_TRAINABLE:
         raise GraphError(layer.name, f"{layer.type} layer: {_NOT_TRAINABLE[layer.type]} (trainable: {trainable})")
     if layer.type not in TRAINABLE_TYPES:
         raise GraphError(layer.name, f"{layer.type} layers are not trainable (trainable: {trainable})")
-    if layer.inputs and (prev is None or layer.inputs != (prev,)):
-        source = "the network input" if prev is None else f"the previous layer {prev!r}"
-        raise GraphError(
-            layer.name,
-            f"reads {list(layer.inputs)} instead of {source}: only sequential networks are trainable "
-            "(residual connections are not trainable yet)",
-        )
     if layer.type == "batchnorm" and len(layer.in_shape) not in (1, 3):
         raise GraphError(layer.name, f"batchnorm is trainable on (channels, height, width) or (features,), "
                                      f"not {list(layer.in_shape)}")
@@ -266,16 +336,24 @@ def _check_layer(layer: Layer, prev: str | None) -> None:
 
 
 def build_model(net: Network, rng: np.random.Generator, *, hook: GemmHook | None = None,
-                dtype: Any = np.float32) -> Sequential:
-    """A :class:`Sequential` for ``net``; weights drawn from ``rng`` in layer order.
+                dtype: Any = np.float32) -> GraphModel:
+    """A :class:`GraphModel` for ``net``; weights drawn from ``rng`` in layer order.
 
     Raises :class:`~accelsim.workload.graph.GraphError` naming the layer for layer types that
-    cannot be trained, for non-sequential graphs (a layer reading anything but the previous
-    layer) and for shapes these layers would not reproduce (e.g. ceil-mode windows).
+    cannot be trained and for shapes these layers would not reproduce (e.g. ceil-mode windows).
     """
     check_trainable(net)
-    layers = [_make_layer(layer, rng, dtype=dtype, needs_input_grad=i > 0) for i, layer in enumerate(net.layers)]
-    return Sequential(layers, input_shape=net.input_shape, hook=hook, name=net.name)
+    nodes: list[Node] = []
+    prev: str | None = None
+    for layer in net.layers:
+        inputs = tuple(None if n == NETWORK_INPUT else n for n in layer.inputs) if layer.inputs else (prev,)
+        module = _make_layer(layer, rng, dtype=dtype, needs_input_grad=any(i is not None for i in inputs))
+        nodes.append(Node(module, inputs, layer))
+        prev = layer.name
+    model = GraphModel(nodes, input_shape=net.input_shape, name=net.name, dtype=np.dtype(dtype))
+    if hook is not None:
+        model.hook = hook
+    return model
 
 
 def _make_layer(layer: Layer, rng: np.random.Generator, *, dtype: Any, needs_input_grad: bool) -> Module:
@@ -289,8 +367,25 @@ def _make_layer(layer: Layer, rng: np.random.Generator, *, dtype: Any, needs_inp
         return ReLU(**common)
     if kind == "relu6":
         return ReLU6(**common)
+    if kind == "gelu":
+        return GELU(**common)
     if kind == "batchnorm":
         return BatchNorm(layer.in_shape[0], **common)
+    if kind == "layernorm":
+        return LayerNorm(layer.in_shape[-1], **common)
+    if kind == "softmax":
+        return Softmax(scale=layer.scale, causal=layer.causal, **common)
+    if kind == "add":
+        return Add(len(layer.inputs), **common)
+    if kind == "concat":
+        return Concat(layer.axis, **common)
+    if kind == "select":
+        return Select(layer.index, **common)
+    if kind == "embedding":
+        return Embedding(layer.vocab, layer.out_shape[-1], layer.out_shape[0], rng=rng, positions=layer.positions,
+                         name=layer.name, dtype=dtype)
+    if kind == "matmul":
+        return MatMul(layer.count, layer.out_shape, transpose_b=layer.transpose_b, **common)
     c = layer.in_shape[0]
     if kind == "conv2d":
         return Conv2d(c, layer.out_shape[0], layer.kernel, rng=rng, stride=layer.stride, padding=layer.padding,

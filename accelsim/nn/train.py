@@ -48,8 +48,23 @@ import numpy as np
 
 from accelsim.atomic import atomic_write_bytes, atomic_write_text
 from accelsim.nn.datasets import Dataset
-from accelsim.nn.layers import SoftmaxCrossEntropy
-from accelsim.nn.model import SGD, Param, Sequential, build_model
+from accelsim.nn.layers import (
+    Add,
+    BatchNorm,
+    Concat,
+    Conv2d,
+    Embedding,
+    Flatten,
+    LayerNorm,
+    Linear,
+    MatMul,
+    MaxPool2d,
+    ReLU,
+    Select,
+    SoftmaxCrossEntropy,
+)
+from accelsim.nn.model import SGD, GraphModel, Node, Param, StepObserver, build_model
+from accelsim.numerics import elementary
 from accelsim.numerics.gemm import GridOperand, NonFiniteOperand, gemm
 from accelsim.numerics.gradscale import GradScale
 from accelsim.numerics.policy import PrecisionPolicy
@@ -57,16 +72,20 @@ from accelsim.numerics.quant import int_codes, max_abs, quantize_float, quantize
 from accelsim.numerics.rescale import max_scale, pact_backward, quantize_input, sawb_scale
 from accelsim.spec.models import TrainingSpec
 from accelsim.trace import GemmOp, Op, RescaleOp, Trace, VectorOp, loads_trace, op_to_dict
-from accelsim.workload.builder import VECTOR_OP_NAME, build_step
+from accelsim.workload.builder import VECTOR_OP_NAME, build_step, vector_format
 from accelsim.workload.graph import Network
 
 #: Bump when the numerics change, so cached training results are not reused across versions.
-NUMERICS_VERSION = 2
+NUMERICS_VERSION = 3
 EVAL_BATCH = 512
 #: Gradient values kept for the histogram plot.
 GRAD_SAMPLE = 20000
 #: Smallest PACT clip value (α is kept positive).
 MIN_PACT_ALPHA = 1e-3
+#: Largest |code| of each integer-grid format (radix-4 FP4 codes are ±4**j relative to the
+#: grid's smallest level, j = 0..6), for the exact GEMMs' bound.
+MAX_CODE = {"int4": 8.0, "uint4": 15.0, "fp4r4": 4096.0}
+FP4R4_MAX_CODE = MAX_CODE["fp4r4"]
 
 Progress = Callable[[int, int], None]
 
@@ -85,12 +104,20 @@ class Divergence(ArithmeticError):
 
 @dataclass
 class LayerPlan:
+    """The builder's ops of one GEMM layer: its GEMMs by phase (an attention product has two
+    ``bwd_data`` GEMMs, ``dA`` then ``dB``), the rescales of its input operands (in operand order),
+    of its weights and of its incoming gradient."""
+
     fwd: GemmOp | None = None
     bwd_weight: GemmOp | None = None
-    bwd_data: GemmOp | None = None
-    input_rescale: RescaleOp | None = None
+    bwd_data: list[GemmOp] = field(default_factory=list)
+    input_rescales: list[RescaleOp] = field(default_factory=list)
     weight_rescale: RescaleOp | None = None
     grad_rescales: list[RescaleOp] = field(default_factory=list)
+
+    @property
+    def input_rescale(self) -> RescaleOp | None:
+        return self.input_rescales[0] if self.input_rescales else None
 
 
 def layer_plans(trace: Trace) -> dict[str, LayerPlan]:
@@ -98,7 +125,10 @@ def layer_plans(trace: Trace) -> dict[str, LayerPlan]:
     for op in trace.ops:
         if isinstance(op, GemmOp):
             plan = plans.setdefault(op.layer, LayerPlan())
-            setattr(plan, op.phase, op)
+            if op.phase == "bwd_data":
+                plan.bwd_data.append(op)
+            else:
+                setattr(plan, op.phase, op)
         elif isinstance(op, RescaleOp):
             plan = plans.setdefault(op.layer, LayerPlan())
             if op.tensor == "weight":
@@ -106,7 +136,7 @@ def layer_plans(trace: Trace) -> dict[str, LayerPlan]:
             elif op.tensor == "gradient":
                 plan.grad_rescales.append(op)
             else:
-                plan.input_rescale = op
+                plan.input_rescales.append(op)
     return plans
 
 
@@ -157,7 +187,15 @@ def _max_scale(x: np.ndarray, fmt: str, where: str) -> float:
 def _grid_fp4r4(q) -> GridOperand:
     """Radix-4 FP4 values as integer codes ``±4**j`` times the grid's smallest level."""
     unit = q.scale * 4.0**-6
-    return GridOperand(q.values * np.float32(1.0 / unit), unit)
+    return GridOperand(q.values * np.float32(1.0 / unit), unit, FP4R4_MAX_CODE)
+
+
+def _values(x) -> np.ndarray:
+    return x.values() if isinstance(x, GridOperand) else x
+
+
+def _swap(x):
+    return x.T if isinstance(x, GridOperand) else np.swapaxes(x, -1, -2)
 
 
 class QuantHook:
@@ -177,14 +215,14 @@ class QuantHook:
                         weight_decay=policy.pact_alpha_decay)
             for name, plan in plans.items()
             if plan.input_rescale is not None and plan.input_rescale.tensor == "activation"
-            and plan.fwd.a_format == "uint4" and policy.activation_rescale == "pact"
+            and plan.input_rescale.reduction == "none" and plan.fwd.a_format == "uint4"
         }
         gs = policy.gradscale
         self.gradscale = {
             name: GradScale.from_bins(gs.step_log2, gs.underflow_bins) for name in plans
         } if gs.enabled else {}
         self._pact_x: dict[str, np.ndarray] = {}
-        self._input_scale: dict[str, float | None] = {}
+        self._input_scale: dict[str, tuple[float, str] | None] = {}
         self._grad_data: dict[str, Any] = {}
         #: sums and counts of cosine similarities of quantized vs fp32 gradients, per layer and GEMM
         self.fidelity: dict[tuple[str, str], list[float]] = {}
@@ -198,28 +236,26 @@ class QuantHook:
     def parameters(self) -> list[Param]:
         return list(self.alpha.values())
 
+    def _record(self, op: Op) -> None:
+        if self.recorder.active:
+            self.recorder.add(op)
+
     def _gemm(self, op: GemmOp, a, b, bias=None) -> np.ndarray:
         return gemm(
             a, b, acc_format=op.acc_format, out_format=op.out_format, accumulation=self.policy.accumulation,
             chunk=self.policy.accumulation_chunk, bias=bias,
         )
 
-    # -- forward -------------------------------------------------------------------------------
+    # -- operands ------------------------------------------------------------------------------
 
-    def prepare_input(self, layer: str, x: np.ndarray, training: bool) -> np.ndarray:
-        """The layer's input as its GEMM reads it: integer codes (their scale kept for
-        :meth:`fwd`) for the integer-grid formats, rounded values for the float formats."""
-        plan = self.plans[layer]
-        fmt = plan.fwd.a_format
-        r = plan.input_rescale
+    def _operand(self, layer: str, x: np.ndarray, fmt: str, r: RescaleOp | None, training: bool):
+        """A tensor as a GEMM reads it: a :class:`GridOperand` (integer codes and their scale) for
+        the integer-grid formats, rounded values for the float formats."""
         if r is None:
-            self._input_scale[layer] = None
             return x if fmt == "fp32" else quantize_float(x, fmt).values
-        if r.tensor == "input":
-            # stretched onto -8..7 (and recorded) before the model; padding must stay 0
-            self._input_scale[layer] = 1.0
-            return x
-        self.recorder.add(replace(r, elements=x.size, deps=()))
+        self._record(replace(r, elements=x.size, deps=()))
+        if r.tensor == "input":  # the network input stretched onto -8..7 (x·15 − 8, scale 1)
+            return GridOperand(quantize_input(x).values, 1.0, MAX_CODE[fmt])
         if layer in self.alpha:
             if training:
                 self._pact_x[layer] = x
@@ -229,8 +265,18 @@ class QuantHook:
                 self.codes_seen[layer] = self.codes_seen.get(layer, np.zeros(16, bool)) | seen
         else:
             codes, s = int_codes(x, _max_scale(x, fmt, f"{layer} input"), fmt, symmetric=fmt == "int4")
-        self._input_scale[layer] = s
-        return codes
+        return GridOperand(codes, s, MAX_CODE[fmt])
+
+    def prepare_input(self, layer: str, x: np.ndarray, training: bool) -> np.ndarray:
+        """A weight layer's input as its GEMM reads it, before im2col: integer codes (their scale
+        kept for :meth:`fwd`; zero stays zero, so padding is exact) or rounded values."""
+        plan = self.plans[layer]
+        q = self._operand(layer, x, plan.fwd.a_format, plan.input_rescale, training)
+        if isinstance(q, GridOperand):
+            self._input_scale[layer] = (q.scale, plan.fwd.a_format)
+            return q.codes
+        self._input_scale[layer] = None
+        return q
 
     def input_grad(self, layer: str, dx: np.ndarray) -> np.ndarray:
         x = self._pact_x.pop(layer, None)
@@ -242,8 +288,11 @@ class QuantHook:
         return grad_x
 
     def _input_operand(self, layer: str, x: np.ndarray):
-        s = self._input_scale.pop(layer)
-        return x if s is None else GridOperand(x, s)
+        entry = self._input_scale.pop(layer)
+        if entry is None:
+            return x
+        s, fmt = entry
+        return GridOperand(x, s, MAX_CODE[fmt])
 
     def _weights(self, layer: str, w: np.ndarray):
         plan = self.plans[layer]
@@ -251,12 +300,14 @@ class QuantHook:
         r = plan.weight_rescale
         if r is None:
             return w if fmt == "fp32" else quantize_float(w, fmt).values
-        self.recorder.add(replace(r, elements=w.size, deps=()))
+        self._record(replace(r, elements=w.size, deps=()))
         if self.policy.weight_rescale == "sawb":
             codes, s = int_codes(w, sawb_scale(w), "int4", symmetric=True)
         else:
             codes, s = int_codes(w, _max_scale(w, fmt, f"{layer} weights"), fmt, symmetric=fmt == "int4")
-        return GridOperand(codes, s)
+        return GridOperand(codes, s, MAX_CODE[fmt])
+
+    # -- weight layers -------------------------------------------------------------------------
 
     def fwd(self, layer: str, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None) -> tuple[np.ndarray, Any]:
         plan = self.plans[layer]
@@ -264,18 +315,16 @@ class QuantHook:
         wq = self._weights(layer, w)
         op = plan.fwd
         m, k = x.shape[-2:]
-        self.recorder.add(replace(op, m=m, n=w.shape[-1], k=k, count=_count(x), a_elements=0, deps=()))
+        self._record(replace(op, m=m, n=w.shape[-1], k=k, count=_count(x), a_elements=0, deps=()))
         return self._gemm(op, a, wq, bias), (a, wq)
 
-    # -- backward ------------------------------------------------------------------------------
-
-    def _quantize_grad(self, layer: str, dy: np.ndarray) -> tuple[Any, Any]:
-        """The incoming gradient as the weight-gradient and the data-gradient GEMMs read it."""
+    def _quantize_grad(self, layer: str, dy: np.ndarray, f_weight: str, f_data: str) -> tuple[Any, Any]:
+        """The incoming gradient as the two backward GEMMs read it: the weight-gradient one (for an
+        attention product: its ``dB``) and the data-gradient one (``dA``), one Two-Phase Rounding
+        phase each."""
         plan = self.plans[layer]
-        f_weight = plan.bwd_weight.b_format
-        f_data = plan.bwd_data.a_format if plan.bwd_data is not None else f_weight
         for r in plan.grad_rescales:
-            self.recorder.add(replace(r, elements=dy.size, deps=()))
+            self._record(replace(r, elements=dy.size, deps=()))
         out: dict[str, Any] = {}
         if "fp4r4" in (f_weight, f_data):
             gs = self.gradscale.get(layer)
@@ -296,7 +345,7 @@ class QuantHook:
                 continue
             if fmt in ("int4", "uint4"):
                 codes, s = int_codes(dy, _max_scale(dy, "int4", f"{layer} gradient"), "int4", symmetric=True)
-                out[role] = GridOperand(codes, s)
+                out[role] = GridOperand(codes, s, MAX_CODE["int4"])
             elif fmt == "fp32":
                 out[role] = dy
             else:
@@ -304,8 +353,7 @@ class QuantHook:
         if self.measure_fidelity:
             for role, phase in (("weight", "bwd_weight"), ("data", "bwd_data")):
                 entry = self.fidelity.setdefault((layer, phase), [0.0, 0.0])
-                g = out[role]
-                entry[0] += _cosine(g.values() if isinstance(g, GridOperand) else g, dy)
+                entry[0] += _cosine(_values(out[role]), dy)
                 entry[1] += 1
         if layer == self.grad_probe:
             flat = dy.ravel()
@@ -314,26 +362,170 @@ class QuantHook:
 
     def bwd_weight(self, layer: str, stash: Any, dy: np.ndarray) -> np.ndarray:
         x, _ = stash
-        g_weight, g_data = self._quantize_grad(layer, dy)
+        plan = self.plans[layer]
+        f_data = plan.bwd_data[0].a_format if plan.bwd_data else plan.bwd_weight.b_format
+        g_weight, g_data = self._quantize_grad(layer, dy, plan.bwd_weight.b_format, f_data)
         self._grad_data[layer] = g_data
-        op = self.plans[layer].bwd_weight
+        op = plan.bwd_weight
         m, n = dy.shape[-2:]
-        self.recorder.add(replace(op, m=x.shape[-1], n=n, k=m, count=_count(dy), a_elements=0, deps=()))
-        xt = x.T if isinstance(x, GridOperand) else np.swapaxes(x, -1, -2)
-        return self._gemm(op, xt, g_weight)
+        self._record(replace(op, m=x.shape[-1], n=n, k=m, count=_count(dy), a_elements=0, deps=()))
+        return self._gemm(op, _swap(x), g_weight)
 
     def bwd_data(self, layer: str, dy: np.ndarray, w: np.ndarray, stash: Any) -> np.ndarray:
         _, wq = stash
         g_data = self._grad_data.pop(layer)
-        op = self.plans[layer].bwd_data
+        op = self.plans[layer].bwd_data[0]
         m, n = dy.shape[-2:]
-        self.recorder.add(replace(op, m=m, n=w.shape[-2], k=n, count=_count(dy), out_elements=0, deps=()))
-        wt = wq.T if isinstance(wq, GridOperand) else np.swapaxes(wq, -1, -2)
-        return self._gemm(op, g_data, wt)
+        self._record(replace(op, m=m, n=w.shape[-2], k=n, count=_count(dy), out_elements=0, deps=()))
+        if op.out_elements:
+            # a convolution's activation gradient is folded back (col2im) before it is stored:
+            # the layer sums the accumulator's results and the trainer stores the fold in the
+            # output format
+            op = replace(op, out_format="fp32")
+        return self._gemm(op, g_data, _swap(wq))
+
+    # -- activation x activation products (attention) ------------------------------------------
+
+    def fwd_act(self, layer: str, a: np.ndarray, b: np.ndarray, training: bool) -> tuple[np.ndarray, Any]:
+        plan = self.plans[layer]
+        op = plan.fwd
+        # both operands are read in the layer's activation format: a 4-bit one has a rescale each
+        # (operand order), a float one none
+        ra, rb = plan.input_rescales if plan.input_rescales else (None, None)
+        aq = self._operand(layer, a, op.a_format, ra, training)
+        bq = self._operand(layer, b, op.b_format, rb, training)
+        self._record(replace(op, m=a.shape[-2], n=b.shape[-1], k=a.shape[-1], count=_count(a), a_elements=0, deps=()))
+        return self._gemm(op, aq, bq), (aq, bq)
+
+    def bwd_act(self, layer: str, stash: Any, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        aq, bq = stash
+        plan = self.plans[layer]
+        op_a, op_b = plan.bwd_data
+        g_b, g_a = self._quantize_grad(layer, dy, op_b.b_format, op_a.a_format)
+        m, n = dy.shape[-2:]
+        k = aq.shape[-1]
+        self._record(replace(op_a, m=m, n=k, k=n, count=_count(dy), deps=()))
+        da = self._gemm(op_a, g_a, _swap(bq))
+        self._record(replace(op_b, m=k, n=n, k=m, count=_count(dy), deps=()))
+        db = self._gemm(op_b, _swap(aq), g_b)
+        return da, db
 
 
 def _count(a) -> int:
     return a.shape[0] if len(a.shape) == 3 else 1
+
+
+# ------------------------------------------------------------------------------------------------
+# the step: formats of every tensor, recorded ops
+
+
+#: Modules whose result is one of their inputs' values (or 0, or 6): a tensor in the output format
+#: stays in it, so rounding it again would change nothing.
+_KEEPS_FORMAT_FWD = (ReLU, MaxPool2d, Flatten, Select, Concat)
+#: Modules whose backward returns GEMM results (stored in the output format) or masks, slices or
+#: reshapes the incoming gradient (never sums two values).
+_KEEPS_FORMAT_BWD = (ReLU, Flatten, Linear, MatMul, Add, Concat, Select)
+_GEMM_MODULES = (Linear, Conv2d, MatMul)
+#: Vector modules whose parameters get a gradient even when they read only the network input.
+_HAS_PARAMS = (BatchNorm, LayerNorm)
+
+
+class StepRecorder(StepObserver):
+    """Stores every tensor between layers in the format of its role (the policy's ``output``; a
+    vector layer reading the raw network input runs in its format) and records the vector ops the
+    step executes, as the trace builder lays them out."""
+
+    def __init__(self, policy: PrecisionPolicy, recorder: OpRecorder):
+        self.policy = policy
+        self.recorder = recorder
+        self.formats: dict[str | None, str] = {}
+        #: layers whose weights got a gradient this step, in the order the backward pass reached them
+        self.updated: list[Node] = []
+        #: samples in this step
+        self.batch = 1
+
+    def start(self, x: np.ndarray) -> None:
+        self.formats = {None: "fp32"}
+        self.updated = []
+
+    def _op(self, node: Node) -> str:
+        if isinstance(node.module, Embedding):
+            return "embedding_pos" if node.layer.positions else "embedding"
+        return VECTOR_OP_NAME[node.layer.type]
+
+    def forward(self, node: Node, y: np.ndarray, inputs: list[np.ndarray]) -> np.ndarray:
+        out = self.policy.output
+        module = node.module
+        if isinstance(module, _GEMM_MODULES):
+            self.formats[node.name] = out
+            return y
+        src = self.formats[node.inputs[0]]
+        if isinstance(module, Flatten):
+            self.formats[node.name] = src
+            return y
+        fmt = out if isinstance(module, Embedding) else vector_format(src, out)
+        if fmt != "fp32" and not (isinstance(module, _KEEPS_FORMAT_FWD) and all(
+                self.formats[i] == fmt for i in node.inputs)):
+            y = quantize_float(y, fmt).values
+        self.formats[node.name] = fmt
+        if self.recorder.active:
+            self.recorder.add(VectorOp(node.name, "fwd", y.size, self._op(node), fmt))
+        return y
+
+    def grad_sum(self, node: Node, total: np.ndarray) -> np.ndarray:
+        total = _round(total, self.policy.output)
+        if self.recorder.active:
+            self.recorder.add(VectorOp(node.name, "bwd_data", total.size, "grad_add", self.policy.output))
+        return total
+
+    def backward(self, node: Node, grads: list[np.ndarray | None]) -> list[np.ndarray | None]:
+        module = node.module
+        out = self.policy.output
+        if isinstance(module, (Linear, Conv2d, Embedding)):
+            self.updated.append(node)
+        if isinstance(module, Embedding):
+            if self.recorder.active:
+                self.recorder.add(VectorOp(node.name, "bwd_weight", node.layer.out_elements(self.batch),
+                                           "embedding_bwd", out))
+            return grads
+        if not isinstance(module, _KEEPS_FORMAT_BWD):
+            grads = [None if g is None else _round(g, out) for g in grads]
+        if self.recorder.active and not isinstance(module, (*_GEMM_MODULES, Flatten, Add, Concat)):
+            reads_input_only = all(i is None for i in node.inputs)
+            if not reads_input_only or isinstance(module, _HAS_PARAMS):
+                elements = grads[0].size if grads[0] is not None else node.layer.in_elements(self.batch)
+                self.recorder.add(VectorOp(node.name, "bwd_data", elements, VECTOR_OP_NAME[node.layer.type] + "_bwd", out))
+        return grads
+
+
+class Evaluator(StepObserver):
+    """The evaluation forward: tensors stored in their formats (as in training), nothing recorded;
+    collects which ReLU units were ever positive when :attr:`alive` is a dict."""
+
+    def __init__(self, policy: PrecisionPolicy | None):
+        self.policy = policy
+        self.formats: dict[str | None, str] = {None: "fp32"}
+        self.alive: dict[str, np.ndarray] | None = None
+
+    def forward(self, node: Node, y: np.ndarray, inputs: list[np.ndarray]) -> np.ndarray:
+        if self.policy is None:
+            return y
+        out = self.policy.output
+        module = node.module
+        if isinstance(module, _GEMM_MODULES):
+            self.formats[node.name] = out
+        elif isinstance(module, Flatten):
+            self.formats[node.name] = self.formats[node.inputs[0]]
+        else:
+            fmt = out if isinstance(module, Embedding) else vector_format(self.formats[node.inputs[0]], out)
+            if fmt != "fp32" and not (isinstance(module, _KEEPS_FORMAT_FWD) and all(
+                    self.formats[i] == fmt for i in node.inputs)):
+                y = quantize_float(y, fmt).values
+            self.formats[node.name] = fmt
+        if self.alive is not None and isinstance(module, ReLU):
+            seen = np.any(y > 0, axis=0)
+            self.alive[node.name] = self.alive[node.name] | seen if node.name in self.alive else seen
+        return y
 
 
 # ------------------------------------------------------------------------------------------------
@@ -351,15 +543,17 @@ class EpochStats:
     pact_alpha: dict[str, float] = field(default_factory=dict)
     #: "ok", or "diverged at step N" (the training stopped in this epoch)
     status: str = "ok"
+    #: further test metrics of the task: ``sequence_accuracy`` (sequence tasks), ``perplexity`` (text)
+    test_metrics: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
 class TrainResult:
     """What a training run produced: accuracy, curves, gradient fidelity and one recorded step.
 
-    ``accuracy`` is the final epoch's test accuracy, ``None`` if the run diverged (``diverged``
-    then says ``{"epoch", "step"}``). ``pact_codes_used``: per PACT layer, how many of the 16 UINT4
-    codes its input used on the test set after training.
+    ``accuracy`` is the final epoch's test accuracy (per token for sequence and text data), ``None``
+    if the run diverged (``diverged`` then says ``{"epoch", "step"}``). ``pact_codes_used``: per
+    PACT layer, how many of the 16 UINT4 codes its input used on the test set after training.
     """
 
     precision: str
@@ -373,14 +567,21 @@ class TrainResult:
     grad_layer: str | None
     diverged: dict[str, int] | None = None
     pact_codes_used: dict[str, int] = field(default_factory=dict)
+    #: per ReLU layer, the share of its output units never positive on the test set after training
+    dead_relu_fraction: dict[str, float] = field(default_factory=dict)
+    #: the accuracy metric: ``accuracy`` (classes), ``token_accuracy`` or ``next_char_accuracy``
+    metric: str = "accuracy"
 
 
-_VECTOR_LAYERS = {"ReLU": "relu", "ReLU6": "relu6", "MaxPool2d": "maxpool", "AvgPool2d": "avgpool", "BatchNorm": "batchnorm"}
-#: Layers whose forward result is one of their inputs' values (or 0, or 6): a tensor already in
-#: the output format stays in it, so rounding it again would change nothing.
-_KEEPS_FORMAT_FWD = frozenset({"ReLU", "ReLU6", "MaxPool2d", "Flatten"})
-#: Layers whose backward masks or reshapes the incoming gradient (never sums two values).
-_KEEPS_FORMAT_BWD = frozenset({"ReLU", "ReLU6", "Flatten"})
+def _correct(logits: np.ndarray, labels: np.ndarray) -> tuple[int, int, int, int]:
+    """(correct labels, counted labels, correct sequences, sequences); label -1 does not count."""
+    pred = np.argmax(logits, axis=-1)
+    valid = labels != SoftmaxCrossEntropy.IGNORE
+    hits = (pred == labels) & valid
+    if labels.ndim == 1:
+        return int(hits.sum()), int(valid.sum()), int(hits.sum()), int(valid.sum())
+    seq_ok = np.all(hits | ~valid, axis=1)
+    return int(hits.sum()), int(valid.sum()), int(seq_ok.sum()), len(labels)
 
 
 def train(
@@ -396,15 +597,14 @@ def train(
     opt_spec = training.optimizer
     hook = QuantHook(policy, plans, np.random.default_rng([seed, 1]), recorder)
     model.hook = hook
-    gemm_names = [layer.name for layer in model.gemm_layers()]
+    gemm_names = [n.name for n in model.nodes if isinstance(n.module, (Linear, Conv2d))]
     hook.grad_probe = next(
         (n for n in gemm_names if plans[n].bwd_weight.b_format in ("fp4r4", "int4")),
         gemm_names[len(gemm_names) // 2] if gemm_names else None,
     )
     opt = SGD(model, opt_spec.lr, opt_spec.momentum, opt_spec.weight_decay, extra=hook.parameters())
     loss_fn = SoftmaxCrossEntropy()
-    first = gemm_names[0] if gemm_names else None
-    map_input = first is not None and plans[first].input_rescale is not None and plans[first].input_rescale.tensor == "input"
+    step_rec = StepRecorder(policy, recorder)
     out_fmt = policy.output
     epochs = training.epochs or 1
     batch = net.batch_size
@@ -413,26 +613,27 @@ def train(
     total = epochs * steps_per_epoch
     history: list[EpochStats] = []
     diverged: dict[str, int] | None = None
+    alive: dict[str, np.ndarray] = {}
     step = 0
     for epoch in range(epochs):
         order = rng.permutation(n)
         loss_sum = 0.0
-        correct = 0
+        counts = [0, 0]
         for start in range(0, n, batch):
             idx = order[start:start + batch]
             xb, yb = data.x_train[idx], data.y_train[idx]
             recorder.active = step == 0
             hook.measure_fidelity = start == 0
+            step_rec.start(xb)
+            step_rec.batch = len(idx)
             try:
-                if map_input:
-                    recorder.add(replace(plans[first].input_rescale, elements=xb.size, deps=()))
-                    xb = quantize_input(xb).values
-                logits = _forward(model, xb, recorder, out_fmt)
+                logits = model.forward(xb, True, step_rec)
                 loss, dlogits = loss_fn(logits, yb)
                 if not math.isfinite(loss):
                     raise Divergence("loss")
-                recorder.add(VectorOp(model.layers[-1].name, "fwd", logits.size, "softmax_xent", out_fmt))
-                _backward(model, _round(dlogits, out_fmt), recorder, out_fmt)
+                if recorder.active:
+                    recorder.add(VectorOp(model.nodes[-1].name, "fwd", logits.size, "softmax_xent", out_fmt))
+                model.backward(_round(dlogits, out_fmt), step_rec)
                 opt.step()
                 for param in opt.params:
                     _finite(param.value, param.name)
@@ -441,11 +642,16 @@ def train(
             except (Divergence, NonFiniteOperand):
                 diverged = {"epoch": epoch + 1, "step": step + 1}
                 break
-            for layer in reversed(model.gemm_layers()):
-                recorder.add(VectorOp(layer.name, "update", layer.params["weight"].size, "sgd_update", policy.master_weight))
+            if recorder.active:
+                for node in step_rec.updated:
+                    recorder.add(VectorOp(node.name, "update", node.layer.weight_elements(), "sgd_update",
+                                          policy.master_weight))
             recorder.active = False
-            loss_sum += float(loss) * len(idx)
-            correct += int(np.sum(np.argmax(logits, axis=1) == yb))
+            valid = int(np.sum(yb != SoftmaxCrossEntropy.IGNORE))
+            loss_sum += float(loss) * valid
+            hit, cnt, _, _ = _correct(logits, yb)
+            counts[0] += hit
+            counts[1] += cnt
             step += 1
             if progress is not None:
                 progress(step, total)
@@ -454,10 +660,12 @@ def train(
             nan = float("nan")
             history.append(EpochStats(epoch + 1, nan, nan, nan, nan, alphas, f"diverged at step {diverged['step']}"))
             break
-        hook.count_codes = epoch == epochs - 1
-        test_loss, test_acc = evaluate(model, data.x_test, data.y_test, map_input)
+        last = epoch == epochs - 1
+        hook.count_codes = last
+        test_loss, test_acc, extra = evaluate(model, data, policy, alive if last else None)
         hook.count_codes = False
-        history.append(EpochStats(epoch + 1, loss_sum / n, correct / n, test_loss, test_acc, alphas))
+        history.append(EpochStats(epoch + 1, loss_sum / max(counts[1], 1), counts[0] / max(counts[1], 1),
+                                  test_loss, test_acc, alphas, test_metrics=extra))
     fidelity: dict[str, dict[str, float]] = {}
     for (layer, phase), (total_cos, count) in hook.fidelity.items():
         fidelity.setdefault(layer, {})[phase] = total_cos / count if count else float("nan")
@@ -467,6 +675,8 @@ def train(
         grad_sample=hook.grad_sample if hook.grad_sample is not None else np.zeros(0, np.float32),
         grad_layer=hook.grad_probe, diverged=diverged,
         pact_codes_used={name: int(seen.sum()) for name, seen in hook.codes_seen.items()},
+        dead_relu_fraction={name: float(1.0 - np.mean(a)) for name, a in alive.items()},
+        metric=data.metric,
     )
 
 
@@ -475,51 +685,31 @@ def _round(x: np.ndarray, fmt: str) -> np.ndarray:
     return x if fmt == "fp32" else quantize_float(x, fmt).values
 
 
-def _forward(model: Sequential, x: np.ndarray, recorder: OpRecorder, fmt: str) -> np.ndarray:
-    x = np.asarray(x, dtype=model.dtype)
-    for layer in model.layers:
-        x = layer.forward(x, True)
-        cls = type(layer).__name__
-        kind = _VECTOR_LAYERS.get(cls)
-        if kind is not None:
-            if cls not in _KEEPS_FORMAT_FWD:
-                x = _round(x, fmt)
-            recorder.add(VectorOp(layer.name, "fwd", x.size, VECTOR_OP_NAME[kind], fmt))
-    return x
-
-
-def _backward(model: Sequential, grad: np.ndarray, recorder: OpRecorder, fmt: str) -> None:
-    for layer in reversed(model.layers):
-        grad = layer.backward(grad)
-        if grad is None:
-            return
-        cls = type(layer).__name__
-        if cls not in _KEEPS_FORMAT_BWD:
-            grad = _round(grad, fmt)
-        kind = _VECTOR_LAYERS.get(cls)
-        if kind is not None:
-            recorder.add(VectorOp(layer.name, "bwd_data", grad.size, VECTOR_OP_NAME[kind] + "_bwd", fmt))
-
-
-def evaluate(model: Sequential, x: np.ndarray, y: np.ndarray, map_input: bool) -> tuple[float, float]:
-    """Mean loss and accuracy of the model in eval mode (same quantized forward, no stash)."""
+def evaluate(
+    model: GraphModel, data: Dataset, policy: PrecisionPolicy | None, alive: dict[str, np.ndarray] | None = None,
+) -> tuple[float, float, dict[str, float]]:
+    """Mean loss, accuracy and the task's further metrics on the test set, in eval mode (the same
+    quantized forward as training, no stash). ``alive``, if given, collects per ReLU layer which
+    output units were positive for some sample."""
     loss_fn = SoftmaxCrossEntropy()
-    loss_sum, correct = 0.0, 0
-    fmt = model.hook.policy.output if isinstance(model.hook, QuantHook) else "fp32"
+    loss_sum, hits, count, seq_hits, seqs = 0.0, 0, 0, 0, 0
+    x, y = data.x_test, data.y_test
     for start in range(0, len(y), EVAL_BATCH):
         xb, yb = x[start:start + EVAL_BATCH], y[start:start + EVAL_BATCH]
-        if map_input:
-            xb = quantize_input(xb).values
-        xb = np.asarray(xb, dtype=model.dtype)
-        for layer in model.layers:
-            xb = layer.forward(xb, False)
-            cls = type(layer).__name__
-            if cls in _VECTOR_LAYERS and cls not in _KEEPS_FORMAT_FWD:
-                xb = _round(xb, fmt)
-        loss, _ = loss_fn(xb, yb)
-        loss_sum += float(loss) * len(yb)
-        correct += int(np.sum(np.argmax(xb, axis=1) == yb))
-    return loss_sum / len(y), correct / len(y)
+        ev = Evaluator(policy)
+        ev.alive = alive
+        logits = model.forward(xb, False, ev)
+        loss, _ = loss_fn(logits, yb)
+        h, c, sh, sn = _correct(logits, yb)
+        loss_sum += float(loss) * c
+        hits, count, seq_hits, seqs = hits + h, count + c, seq_hits + sh, seqs + sn
+    mean_loss = loss_sum / max(count, 1)
+    extra: dict[str, float] = {}
+    if data.metric == "token_accuracy":
+        extra["sequence_accuracy"] = seq_hits / max(seqs, 1)
+    elif data.metric == "next_char_accuracy":
+        extra["perplexity"] = float(elementary.exp(np.float64(mean_loss)))
+    return mean_loss, hits / max(count, 1), extra
 
 
 def quantize_image(image: np.ndarray, bits: int) -> np.ndarray:
@@ -566,6 +756,7 @@ def _meta(result: TrainResult) -> dict[str, Any]:
         "precision": result.precision, "seed": result.seed, "accuracy": result.accuracy, "steps": result.steps,
         "history": [dataclasses.asdict(h) for h in result.history], "grad_fidelity": result.grad_fidelity,
         "grad_layer": result.grad_layer, "diverged": result.diverged, "pact_codes_used": result.pact_codes_used,
+        "dead_relu_fraction": result.dead_relu_fraction,
         "recorded_ops": [op_to_dict(op) for op in result.recorded_ops],
     }
 
@@ -612,6 +803,7 @@ def load_result(path_stem: Path) -> TrainResult | None:
             history=[EpochStats(**h) for h in meta["history"]], grad_fidelity=meta["grad_fidelity"],
             steps=meta["steps"], recorded_ops=list(ops), grad_sample=sample, grad_layer=meta["grad_layer"],
             diverged=meta["diverged"], pact_codes_used=meta["pact_codes_used"],
+            dead_relu_fraction=meta["dead_relu_fraction"],
         )
     except DamagedCacheEntry:
         raise

@@ -123,38 +123,63 @@ def slice_bits(k: int) -> int:
     return min(26, (53 - max(0, math.ceil(math.log2(max(k, 1))))) // 2)
 
 
-def _slices(x: np.ndarray, axis: int, beta: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _abs_max_along(x: np.ndarray, axis: int) -> np.ndarray:
+    """``max |x|`` along ``axis`` (kept as a length-1 axis); NaN where a NaN is. A short axis is
+    reduced by a loop of elementwise maxima over its slices (NumPy's reduction along a short
+    innermost axis costs a call per row)."""
+    n = x.shape[axis]
+    if 1 < n <= 16:
+        xs = np.moveaxis(x, axis, 0)
+        hi = xs[0].copy()
+        lo = xs[0].copy()
+        for i in range(1, n):
+            np.maximum(hi, xs[i], out=hi)
+            np.minimum(lo, xs[i], out=lo)
+        np.negative(lo, out=lo)
+        return np.expand_dims(np.maximum(hi, lo), axis)
+    return np.maximum(np.max(x, axis=axis, keepdims=True), -np.min(x, axis=axis, keepdims=True))
+
+
+def _slices(x: np.ndarray, axis: int, beta: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """``x ≈ unit · (hi + lo·2**-β)`` with integer ``hi``, ``lo`` (``|hi|, |lo| < 2**β``) and a
-    power-of-two ``unit`` per row (``axis=-1``) or per column (``axis=-2``)."""
-    amax = np.maximum(np.max(x, axis=axis, keepdims=True), -np.min(x, axis=axis, keepdims=True))
+    power-of-two ``unit`` per row (``axis=-1``) or per column (``axis=-2``); ``lo`` is ``None``
+    when it would be all zero. ``None`` if ``x`` holds NaN or infinity."""
+    amax = _abs_max_along(x, axis)
+    if not np.isfinite(amax).all():
+        return None
     _, e = np.frexp(amax)                        # |x| < 2**e along the reduced axis
-    xs = x * np.ldexp(1.0, beta - e)             # exact (a power of two): |xs| < 2**β
+    xs = np.multiply(x, np.ldexp(1.0, beta - e), dtype=np.float64)   # exact: |xs| < 2**β
     lo, hi = np.modf(xs)                         # integer part and the (exact) fraction
-    lo *= 2.0**beta
-    np.trunc(lo, out=lo)                         # the next β bits
+    if lo.any():
+        lo *= 2.0**beta
+        np.trunc(lo, out=lo)                     # the next β bits
+    else:
+        lo = None
     return hi, lo, np.ldexp(1.0, e - beta)
 
 
 def float_matmul(a, b) -> np.ndarray:
     """Deterministic, near-exact ``a @ b`` in float64 (see the module docs).
 
-    ``a`` ``(..., M, K)``, ``b`` ``(..., K, N)``, any float dtype (values already rounded to their
-    formats). The result is a function of the operand values alone: the same bits whatever the
-    BLAS kernel, its blocking or its thread count.
+    ``a`` ``(..., M, K)``, ``b`` ``(..., K, N)``, float32 or float64 values (already rounded to
+    their formats). The result is a function of the operand values alone: the same bits whatever
+    the BLAS kernel, its blocking or its thread count.
     """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
+    a = np.asarray(a)
+    b = np.asarray(b)
     _check_shapes(a, b)
-    if not (math.isfinite(_max_abs(a)) and math.isfinite(_max_abs(b))):
-        return np.matmul(a, b)
     beta = slice_bits(a.shape[-1])
-    a_hi, a_lo, a_unit = _slices(a, -1, beta)
-    b_hi, b_lo, b_unit = _slices(b, -2, beta)
+    sa = _slices(a, -1, beta)
+    sb = _slices(b, -2, beta) if sa is not None else None
+    if sa is None or sb is None:
+        with np.errstate(invalid="ignore", over="ignore"):   # a diverged run: NaN stays NaN
+            return np.matmul(a.astype(np.float64), b.astype(np.float64))
+    (a_hi, a_lo, a_unit), (b_hi, b_lo, b_unit) = sa, sb
     out = np.matmul(a_hi, b_hi)
     cross = None
-    if a_lo.any():
+    if a_lo is not None:
         cross = np.matmul(a_lo, b_hi)
-    if b_lo.any():
+    if b_lo is not None:
         t = np.matmul(a_hi, b_lo)
         cross = t if cross is None else cross + t
     if cross is not None:
@@ -229,13 +254,15 @@ class GridOperand:
     """An operand on an integer grid: ``value = codes · scale``.
 
     ``codes`` hold integers (float32 or an integer dtype, any shape; the GEMM's last two axes);
-    ``scale`` is a positive float. INT4/UINT4: the quantizer's codes and scale; radix-4 FP4: the
-    values divided by the grid's smallest level ``T·4**-6`` (codes ``±4**j``, j = 0..6), scale
-    that level.
+    ``scale`` is a positive float; ``max_code`` bounds ``|codes|`` (the format's range: 8 for
+    INT4, 15 for UINT4, 4096 for radix-4 FP4 — ``None``: measured). INT4/UINT4: the quantizer's
+    codes and scale; radix-4 FP4: the values divided by the grid's smallest level ``T·4**-6``
+    (codes ``±4**j``, j = 0..6), scale that level.
     """
 
     codes: np.ndarray
     scale: float
+    max_code: float | None = None
 
     def values(self) -> np.ndarray:
         """The dequantized float32 values ``fl32(codes · scale)``."""
@@ -244,7 +271,7 @@ class GridOperand:
     @property
     def T(self) -> "GridOperand":
         """The operand with its last two axes swapped (a view)."""
-        return GridOperand(np.swapaxes(self.codes, -1, -2), self.scale)
+        return GridOperand(np.swapaxes(self.codes, -1, -2), self.scale, self.max_code)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -258,6 +285,29 @@ def _values(x) -> np.ndarray:
     return x.values() if isinstance(x, GridOperand) else np.asarray(x, dtype=np.float32)
 
 
+def _grid_product(a: GridOperand, b: GridOperand, acc_format: str) -> np.ndarray:
+    """The integer accumulator's result times ``fl32(scale_a · scale_b)``, in float32.
+
+    With both codes' bounds known (:attr:`GridOperand.max_code`) and ``K · max_a · max_b`` below
+    ``2**24``, one float32 product is exact and no integer sum can leave the register; otherwise
+    :func:`int_matmul` (which measures the bounds) and the register's range are applied."""
+    k = a.shape[-1]
+    lo, hi = INT_ACCUMULATORS[acc_format]
+    scale = np.float32(float(a.scale) * float(b.scale))
+    if a.max_code is not None and b.max_code is not None:
+        bound = k * a.max_code * b.max_code
+        if bound < FLOAT32_EXACT and bound <= hi:
+            y = np.matmul(a.codes.astype(np.float32, copy=False), b.codes.astype(np.float32, copy=False))
+            if not np.isfinite(y).all():
+                raise NonFiniteOperand("an integer-grid operand holds NaN or infinity")
+            y *= scale
+            return y
+    total = np.clip(int_matmul(a.codes, b.codes, check_integers=False), lo, hi)
+    y = total.astype(np.float32)
+    y *= scale
+    return y
+
+
 def gemm(
     a, b, *, acc_format: str, out_format: str, accumulation: str = "fp32", chunk: int = 64,
     bias: np.ndarray | None = None,
@@ -266,7 +316,8 @@ def gemm(
 
     * Both operands :class:`GridOperand` and an integer accumulator (``int16``/``int32``): the
       exact integer sum of the code products (:func:`int_matmul`), clamped to the register's
-      range, scaled once by ``scale_a · scale_b`` (float64, then float32).
+      range, converted to float32 and multiplied by ``fl32(scale_a · scale_b)`` (exact integers
+      below ``2**24``: then the multiply is the one rounding).
     * Otherwise (a float accumulator): the near-exact product (:func:`float_matmul`) rounded once
       to ``acc_format``; with ``accumulation="fp16-chunked"`` FP16 chunk accumulation instead
       (:func:`chunked_fp16_matmul`, chunks of ``chunk``).
@@ -280,10 +331,7 @@ def gemm(
     if acc_format in INT_ACCUMULATORS:
         if not (isinstance(a, GridOperand) and isinstance(b, GridOperand)):
             raise ValueError(f"an {acc_format} accumulator needs two integer-grid operands")
-        lo, hi = INT_ACCUMULATORS[acc_format]
-        total = np.clip(int_matmul(a.codes, b.codes, check_integers=False), lo, hi).astype(np.float64)
-        total *= float(a.scale) * float(b.scale)
-        y = total.astype(np.float32)
+        y = _grid_product(a, b, acc_format)
     elif accumulation == "fp16-chunked":
         y = chunked_fp16_matmul(_values(a), _values(b), chunk)
     elif accumulation == "fp32":

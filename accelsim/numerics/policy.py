@@ -76,6 +76,12 @@ class PrecisionPolicy(BaseModel):
     first_layer: str | None = Field(None, description="preset whose formats the first GEMM layer uses")
     last_layer: str | None = Field(None, description="preset whose formats the last GEMM layer uses")
     pointwise_conv: str | None = Field(None, description="preset whose formats 1x1 convolutions use")
+    attention: str | None = Field(
+        None,
+        description="preset whose formats the activation x activation products of attention (Q·Kᵀ, P·V) "
+        "use; null: the policy's own (both operands in the activation format, gradients in the "
+        "gradient format)",
+    )
     weight_rescale: Literal["sawb", "max"] = Field("sawb", description="per-step weight scaling")
     activation_rescale: Literal["pact", "max"] = Field("pact", description="per-step activation scaling")
     pact_alpha_init: float = Field(
@@ -113,7 +119,7 @@ class PrecisionPolicy(BaseModel):
             raise ValueError(f"unknown format {value!r}; allowed: {', '.join(OPERAND_FORMATS)}")
         return value
 
-    @field_validator("first_layer", "last_layer", "pointwise_conv")
+    @field_validator("first_layer", "last_layer", "pointwise_conv", "attention")
     @classmethod
     def _known_override(cls, value: str | None) -> str | None:
         if value is not None and value not in OVERRIDE_PRESETS:
@@ -228,14 +234,17 @@ def layer_formats(
     is_first: bool,
     is_last: bool,
     is_pointwise: bool = False,
+    is_attention: bool = False,
     input_signed: bool = False,
+    reads_input: bool | None = None,
 ) -> LayerFormats:
     """Formats for one GEMM layer.
 
-    Overrides apply in the order first/last layer, then 1×1 convolution. ``input_signed`` says that
+    Overrides apply in the order first/last layer, then 1×1 convolution, then attention products
+    (``is_attention``: an activation × activation product). ``input_signed`` says that
     the layer's input can be negative (not behind a ReLU), in which case an unsigned activation
-    format is replaced by its signed counterpart (``uint4`` → ``int4``); the first layer reads the
-    network input in ``input_data``.
+    format is replaced by its signed counterpart (``uint4`` → ``int4``); a layer that reads the
+    network input (``reads_input``; default: the first layer) reads it in ``input_data``.
     """
     override = None
     if is_first and policy.first_layer:
@@ -244,8 +253,10 @@ def layer_formats(
         override = policy.last_layer
     elif is_pointwise and policy.pointwise_conv:
         override = policy.pointwise_conv
+    elif is_attention and policy.attention:
+        override = policy.attention
     src = PRESETS[override] if override else policy
-    activation = src.input_data if is_first else src.fwd_activation
+    activation = src.input_data if (is_first if reads_input is None else reads_input) else src.fwd_activation
     if input_signed and activation == "uint4":
         activation = "int4"
     return LayerFormats(

@@ -177,6 +177,11 @@ class HardwareSpec(StrictModel):
 
 class _LayerBase(StrictModel):
     name: str | None = Field(None, pattern=NAME_PATTERN, description="layer name (default: type + index)")
+    inputs: list[Annotated[str, Field(pattern=NAME_PATTERN)]] | None = Field(
+        None, min_length=1, max_length=64,
+        description="names of earlier layers (or 'input', the network input) this layer reads; "
+        "default: the previous layer",
+    )
 
 
 Dim = Annotated[int, Field(ge=1, le=MAX_DIM)]
@@ -217,7 +222,34 @@ class PoolLayerSpec(_LayerBase):
 
 
 class PlainLayerSpec(_LayerBase):
-    type: Literal["relu", "relu6", "gelu", "batchnorm", "layernorm", "flatten"]
+    type: Literal["relu", "relu6", "gelu", "batchnorm", "layernorm", "flatten", "softmax", "add"]
+
+
+class ConcatLayerSpec(_LayerBase):
+    type: Literal["concat"]
+    axis: int | None = Field(
+        None, ge=-3, le=2,
+        description="axis of the per-sample shape to join along (default: channels of an image, "
+        "features of a vector or sequence)",
+    )
+
+
+class EmbeddingLayerSpec(_LayerBase):
+    type: Literal["embedding"]
+    vocab: Dim = Field(description="number of token ids")
+    out: Dim = Field(description="vector size per token")
+    positions: bool = Field(False, description="add a learned positional embedding over the sequence")
+
+
+class AttentionLayerSpec(_LayerBase):
+    type: Literal["attention"]
+    heads: Dim = Field(description="attention heads (must divide the features)")
+    causal: bool = Field(False, description="each token attends to itself and earlier tokens only")
+
+
+class SelectLayerSpec(_LayerBase):
+    type: Literal["select"]
+    index: int = Field(0, ge=0, le=MAX_DIM, description="the token of a (tokens, features) input to keep")
 
 
 class GemmLayerSpec(_LayerBase):
@@ -231,6 +263,8 @@ LAYER_SPEC_TYPES = {
     "linear": LinearLayerSpec, "conv2d": Conv2dLayerSpec, "maxpool": PoolLayerSpec,
     "avgpool": PoolLayerSpec, "relu": PlainLayerSpec, "relu6": PlainLayerSpec, "gelu": PlainLayerSpec,
     "batchnorm": PlainLayerSpec, "layernorm": PlainLayerSpec, "flatten": PlainLayerSpec,
+    "softmax": PlainLayerSpec, "add": PlainLayerSpec, "concat": ConcatLayerSpec,
+    "embedding": EmbeddingLayerSpec, "attention": AttentionLayerSpec, "select": SelectLayerSpec,
     "gemm": GemmLayerSpec,
 }
 
@@ -266,6 +300,10 @@ LayerSpec = Annotated[
         Annotated[PoolLayerSpec, Tag("PoolLayerSpec")],
         Annotated[PlainLayerSpec, Tag("PlainLayerSpec")],
         Annotated[GemmLayerSpec, Tag("GemmLayerSpec")],
+        Annotated[ConcatLayerSpec, Tag("ConcatLayerSpec")],
+        Annotated[EmbeddingLayerSpec, Tag("EmbeddingLayerSpec")],
+        Annotated[AttentionLayerSpec, Tag("AttentionLayerSpec")],
+        Annotated[SelectLayerSpec, Tag("SelectLayerSpec")],
         Annotated[_UnknownLayerType, Tag("_UnknownLayerType")],
     ],
     Discriminator(_layer_discriminator),
@@ -318,31 +356,52 @@ ModelSpec = Annotated[
 # ------------------------------------------------------------------------------------------------
 # workload: data, training, precision
 
-DATASETS = ("digits", "synthetic", "npz", "mnist-idx")
+DATASETS = ("digits", "synthetic", "npz", "mnist-idx", "sequence", "text")
+SEQUENCE_TASKS = ("sort", "reverse", "copy", "add")
 
 
 class DataSpec(StrictModel):
     """Training data. Without ``dataset`` the workload is analytic: timed, not trained."""
 
-    dataset: str | None = Field(None, description="digits, synthetic, npz, mnist-idx, or omitted")
+    dataset: str | None = Field(
+        None, description="digits, synthetic, npz, mnist-idx, sequence, text, or omitted (analytic)"
+    )
     batch_size: int = Field(1, ge=1, le=1 << 20, description="samples per step")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="share of samples held out for test")
-    seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of the train/test split (and of synthetic data)")
-    path: str | None = Field(None, description="npz file or mnist-idx folder, relative to the workload file")
-    samples: int | None = Field(None, ge=2, le=1 << 24, description="synthetic: number of samples")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of the train/test split (and of generated data)")
+    path: str | None = Field(None, description="npz file, mnist-idx folder or text file, relative to the workload file")
+    samples: int | None = Field(
+        None, ge=2, le=1 << 24, description="synthetic, sequence: number of samples; text: windows (default: all)",
+    )
     classes: int | None = Field(None, ge=2, le=1 << 16, description="synthetic: number of classes")
+    task: str | None = Field(None, description="sequence: sort, reverse, copy or add")
+    length: int | None = Field(None, ge=2, le=1 << 16, description="sequence, text: tokens per sample (default: the model input's)")
+    vocab: int | None = Field(None, ge=2, le=1 << 16, description="sequence: token ids 0..vocab-1 (digits of the base for add)")
 
     @field_validator("dataset")
     @classmethod
     def _dataset(cls, value: str | None) -> str | None:
         return value if value is None else check_choice(value, DATASETS, "dataset")
 
+    @field_validator("task")
+    @classmethod
+    def _task(cls, value: str | None) -> str | None:
+        return value if value is None else check_choice(value, SEQUENCE_TASKS, "sequence task")
+
     @model_validator(mode="after")
     def _needs_path(self) -> "DataSpec":
-        if self.dataset in ("npz", "mnist-idx") and not self.path:
+        if self.dataset in ("npz", "mnist-idx", "text") and not self.path:
             raise ValueError(f"dataset {self.dataset!r} needs 'path'")
-        if self.dataset != "synthetic" and (self.samples is not None or self.classes is not None):
-            raise ValueError("'samples' and 'classes' apply to dataset 'synthetic' only")
+        if self.dataset == "sequence" and (self.task is None or self.vocab is None):
+            raise ValueError("dataset 'sequence' needs 'task' (sort, reverse, copy, add) and 'vocab'")
+        if self.dataset not in ("synthetic", "sequence", "text") and self.samples is not None:
+            raise ValueError("'samples' applies to datasets synthetic, sequence and text only")
+        if self.dataset != "synthetic" and self.classes is not None:
+            raise ValueError("'classes' applies to dataset 'synthetic' only")
+        if self.dataset != "sequence" and (self.task is not None or self.vocab is not None):
+            raise ValueError("'task' and 'vocab' apply to dataset 'sequence' only")
+        if self.dataset not in ("sequence", "text") and self.length is not None:
+            raise ValueError("'length' applies to datasets sequence and text only")
         return self
 
 

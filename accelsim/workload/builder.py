@@ -25,15 +25,16 @@ from dataclasses import dataclass
 from accelsim.numerics.formats import FORMATS
 from accelsim.numerics.policy import LayerFormats, PrecisionPolicy, accumulator_for, layer_formats
 from accelsim.trace import GemmOp, Op, RescaleOp, Trace, VectorOp
-from accelsim.workload.graph import Layer, Network
+from accelsim.workload.graph import NETWORK_INPUT, Layer, Network
 
 #: Vector layers whose output is never negative (a following 4-bit activation can be unsigned).
 NONNEG_LAYERS = frozenset({"relu", "relu6"})
-#: Vector layers that pass their input's sign through unchanged.
-SIGN_PRESERVING = frozenset({"maxpool", "avgpool", "flatten"})
+#: Vector layers whose output is never negative if no input is negative.
+SIGN_PRESERVING = frozenset({"maxpool", "avgpool", "flatten", "add", "concat", "select"})
 VECTOR_OP_NAME = {
     "relu": "relu", "relu6": "relu6", "gelu": "gelu", "maxpool": "maxpool", "avgpool": "avgpool",
-    "batchnorm": "bn", "layernorm": "layernorm", "softmax": "softmax", "add": "add",
+    "batchnorm": "bn", "layernorm": "layernorm", "softmax": "softmax", "add": "add", "concat": "concat",
+    "select": "select", "embedding": "embedding",
 }
 
 
@@ -52,15 +53,9 @@ class _Builder:
         self.policy = policy
         self.batch = net.batch_size
         self.ops: list[Op] = []
-        gemm_names = [layer.name for layer in net.layers if layer.is_gemm]
-        self.first_gemm = gemm_names[0] if gemm_names else None
-        self.last_gemm = gemm_names[-1] if gemm_names else None
         self.by_name = {layer.name: layer for layer in net.layers}
-        self.inputs: dict[str, tuple[str | None, ...]] = {}
-        prev: str | None = None
-        for layer in net.layers:
-            self.inputs[layer.name] = layer.inputs if layer.inputs else (prev,)
-            prev = layer.name
+        self.inputs = layer_inputs(net)
+        self.first_gemms, self.last_gemms = edge_gemms(net, self.inputs)
         self.formats: dict[str, LayerFormats] = {}
         #: op that produced each GEMM layer's (quantized) input: what the backward pass re-reads
         self.stash: dict[str, int | None] = {}
@@ -92,10 +87,12 @@ class _Builder:
     def _formats(self, layer: Layer, srcs: list[_Tensor]) -> LayerFormats:
         fmts = layer_formats(
             self.policy,
-            is_first=layer.name == self.first_gemm,
-            is_last=layer.name == self.last_gemm,
+            is_first=layer.name in self.first_gemms,
+            is_last=layer.name in self.last_gemms,
+            is_attention=layer.type == "matmul",
             is_pointwise=layer.is_pointwise_conv,
             input_signed=not all(s.nonneg for s in srcs),
+            reads_input=any(s.producer is None for s in srcs),
         )
         self.formats[layer.name] = fmts
         return fmts
@@ -107,8 +104,8 @@ class _Builder:
         if src.producer is None:  # the network input: stretched onto the 4-bit grid
             reduction = "none"
             tensor = "input"
-        else:
-            reduction = "none" if self.policy.activation_rescale == "pact" else "max"
+        else:  # PACT's learned clip for unsigned activations (behind a ReLU), else this step's max
+            reduction = "none" if self.policy.activation_rescale == "pact" and fmt == "uint4" else "max"
             tensor = "activation"
         idx = self.emit(RescaleOp(
             layer.name, "fwd", elements, src.format if src.producer is not None else "fp16", fmt,
@@ -154,15 +151,19 @@ class _Builder:
         src = srcs[0]
         if layer.type == "flatten":
             return src
-        fmt = src.format if FORMATS[src.format].bits >= 16 else self.policy.output
+        if layer.type == "embedding":  # a gather of table rows (plus the positional table), stored in 16 bits
+            fmt, op = self.policy.output, "embedding_pos" if layer.positions else "embedding"
+        else:
+            fmt = vector_format(src.format, self.policy.output)
+            op = VECTOR_OP_NAME[layer.type]
         deps = tuple(sorted({s.producer for s in srcs if s.producer is not None}))
-        idx = self.emit(VectorOp(layer.name, "fwd", layer.out_elements(self.batch), VECTOR_OP_NAME[layer.type], fmt, deps))
+        idx = self.emit(VectorOp(layer.name, "fwd", layer.out_elements(self.batch), op, fmt, deps))
         self.fwd_op[layer.name] = idx
         self.fwd_input[layer.name] = src.producer
-        if layer.type in NONNEG_LAYERS:
+        if layer.type in NONNEG_LAYERS or (layer.type == "softmax"):
             nonneg = True
         elif layer.type in SIGN_PRESERVING:
-            nonneg = src.nonneg
+            nonneg = all(s.nonneg for s in srcs)
         else:
             nonneg = False
         return _Tensor(idx, fmt, nonneg)
@@ -188,6 +189,12 @@ class _Builder:
                 data_grads, wgrad = self._backward_gemm(layer, grad, out, srcs)
                 if wgrad is not None:
                     weight_grads.append((layer, wgrad))
+            elif layer.type == "embedding":  # the gradient is scattered into the tables
+                weight_grads.append((layer, self.emit(VectorOp(
+                    layer.name, "bwd_weight", layer.out_elements(self.batch), "embedding_bwd", self.policy.output,
+                    (grad,),
+                ))))
+                data_grads = []
             else:
                 data_grads = self._backward_vector(layer, grad, srcs)
             for name, idx in data_grads:
@@ -259,10 +266,10 @@ class _Builder:
     def _backward_vector(self, layer: Layer, grad: int, srcs: list[str | None]) -> list[tuple[str | None, int]]:
         if layer.type == "flatten":
             return [(srcs[0], grad)]
-        if layer.type == "add":
-            return [(name, grad) for name in srcs]
-        if all(name is None for name in srcs):
-            return []
+        if layer.type in ("add", "concat"):  # the same gradient, or a slice of it, to each input
+            return [(name, grad) for name in srcs if name is not None]
+        if all(name is None for name in srcs) and layer.type not in ("batchnorm", "layernorm"):
+            return []  # nothing to compute: no gradient for the network input, no parameters
         saved = self._saved_tensor(layer)
         saved_format = self._format_of(saved) if saved is not None else ""
         idx = self.emit(VectorOp(
@@ -270,7 +277,7 @@ class _Builder:
             self.policy.output, _deps(grad, saved),
             aux_format=saved_format if saved_format != self.policy.output else "",
         ))
-        return [(srcs[0], idx)]
+        return [(srcs[0], idx)] if srcs[0] is not None else []
 
     def _format_of(self, index: int) -> str:
         """Format of the tensor op ``index`` produced."""
@@ -290,10 +297,58 @@ class _Builder:
         return None
 
 
+def layer_inputs(net: Network) -> dict[str, tuple[str | None, ...]]:
+    """The layers each layer reads (``None``: the network input)."""
+    inputs: dict[str, tuple[str | None, ...]] = {}
+    prev: str | None = None
+    for layer in net.layers:
+        inputs[layer.name] = (
+            tuple(None if name == NETWORK_INPUT else name for name in layer.inputs) if layer.inputs else (prev,)
+        )
+        prev = layer.name
+    return inputs
+
+
+def edge_gemms(net: Network, inputs: dict[str, tuple[str | None, ...]]) -> tuple[frozenset[str], frozenset[str]]:
+    """The GEMM layers the first/last-layer rule keeps in higher precision: the *first* are those
+    with no GEMM layer between the network input and them (a CNN's first convolution; a
+    transformer's first Q, K and V projections), the *last* those with no GEMM layer between them
+    and the network output (the classifier)."""
+    after_gemm: dict[str | None, bool] = {None: False}   # a GEMM lies on some path from the input
+    first: set[str] = set()
+    for layer in net.layers:
+        upstream = any(after_gemm[src] for src in inputs[layer.name])
+        if layer.is_gemm and not upstream:
+            first.add(layer.name)
+        after_gemm[layer.name] = upstream or layer.is_gemm
+    consumers: dict[str, list[str]] = {}
+    for layer in net.layers:
+        for src in inputs[layer.name]:
+            if src is not None:
+                consumers.setdefault(src, []).append(layer.name)
+    before_gemm: dict[str, bool] = {}   # a GEMM lies on some path from here to the output
+    last: set[str] = set()
+    for layer in reversed(net.layers):
+        downstream = any(before_gemm[c] for c in consumers.get(layer.name, ()))
+        if layer.is_gemm and not downstream:
+            last.add(layer.name)
+        before_gemm[layer.name] = downstream or layer.is_gemm
+    return frozenset(first), frozenset(last)
+
+
+def vector_format(src_format: str, output: str) -> str:
+    """A vector op runs in its input's format when that is 16 bits or wider (the network input in
+    fp32, say), else in the policy's output format."""
+    return src_format if FORMATS[src_format].bits >= 16 else output
+
+
 def _a_elements(layer: Layer, batch: int) -> int:
-    """Elements of a GEMM layer's input tensor (what a rescale of that input touches)."""
+    """Elements of a GEMM layer's input tensor (what a rescale of that input touches: all of it,
+    also where a strided convolution reads only some of its pixels)."""
+    if layer.type == "conv2d":
+        return layer.in_elements(batch)
     m, n, k, count = layer.gemm_dims(batch)
-    return _im2col_elements(layer, batch) or m * k * count
+    return m * k * count
 
 
 def _im2col_elements(layer: Layer, batch: int) -> int:

@@ -15,13 +15,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+#: The name under which ``inputs`` refer to the network input.
+NETWORK_INPUT = "input"
 #: Layers that run on the systolic array and own a weight tensor.
 WEIGHT_LAYERS = frozenset({"linear", "conv2d", "gemm"})
 #: Layers that run on the array with two activation operands (attention products).
 ACT_PRODUCT_LAYERS = frozenset({"matmul"})
 #: Layers that run on the vector unit.
 VECTOR_LAYERS = frozenset(
-    {"relu", "relu6", "gelu", "maxpool", "avgpool", "batchnorm", "layernorm", "softmax", "add", "flatten"}
+    {"relu", "relu6", "gelu", "maxpool", "avgpool", "batchnorm", "layernorm", "softmax", "add", "flatten",
+     "concat", "embedding", "select"}
 )
 LAYER_TYPES = WEIGHT_LAYERS | ACT_PRODUCT_LAYERS | VECTOR_LAYERS
 
@@ -40,9 +43,19 @@ class Layer:
     """One resolved layer.
 
     ``inputs`` names the layers whose outputs feed this one; empty means "the previous layer" (or
-    the network input for the first layer). ``m, n, k, count`` are used by ``gemm`` (a raw product
-    whose ``m`` does not scale with the batch) and ``matmul`` (an activation × activation product
-    repeated ``count`` times per sample).
+    the network input for the first layer; the name ``input`` also means the network input).
+    ``m, n, k, count`` are used by ``gemm`` (a raw product whose ``m`` does not scale with the
+    batch) and ``matmul`` (an activation × activation product repeated ``count`` times per
+    sample: its heads).
+
+    Per type: ``matmul`` multiplies its two inputs head by head — an input of shape
+    ``(tokens, features)`` is split into ``count`` heads of ``features/count``, one of shape
+    ``(heads, rows, cols)`` is taken as it is — with the second operand transposed when
+    ``transpose_b`` (attention scores ``Q·Kᵀ``); an output of rank 2 merges the heads again.
+    ``softmax`` works on the last axis of ``scale · x``, with positions after the query's own
+    masked when ``causal``. ``concat`` joins along ``axis`` of the per-sample shape. ``embedding``
+    maps token ids to vectors of a ``vocab × features`` table (plus a learned positional table
+    when ``positions``); ``select`` keeps token ``index`` of a ``(tokens, features)`` input.
     """
 
     name: str
@@ -58,6 +71,13 @@ class Layer:
     k: int = 0
     count: int = 1
     inputs: tuple[str, ...] = ()
+    transpose_b: bool = False
+    causal: bool = False
+    scale: float = 1.0
+    axis: int = 0
+    vocab: int = 0
+    positions: bool = False
+    index: int = 0
 
     def __post_init__(self) -> None:
         if self.type not in LAYER_TYPES:
@@ -95,7 +115,9 @@ class Layer:
         raise GraphError(self.name, f"{self.type} is not a matrix product")
 
     def weight_elements(self) -> int:
-        """Number of weights (biases excluded; they ride on the vector unit)."""
+        """Number of weights (biases excluded; they ride on the vector unit); an embedding's tables."""
+        if self.type == "embedding":
+            return self.vocab * self.out_shape[-1] + (math.prod(self.out_shape) if self.positions else 0)
         if not self.has_weights:
             return 0
         m, n, k, count = self.gemm_dims(1)
@@ -235,3 +257,98 @@ def _pair(value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
         return value, value
     a, b = value
     return int(a), int(b)
+
+
+# --- graph layers: several inputs, token sequences, attention -----------------------------------
+
+
+def add_layer(name: str, shapes: dict[str, tuple[int, ...]], inputs: tuple[str, ...]) -> Layer:
+    """A residual ``add`` of two or more inputs of one shape."""
+    if len(inputs) < 2:
+        raise GraphError(name, f"add needs at least two inputs, got {list(inputs)}")
+    first = shapes[inputs[0]]
+    for other in inputs[1:]:
+        if shapes[other] != first:
+            raise GraphError(
+                name, f"add of {inputs[0]!r} {list(first)} and {other!r} {list(shapes[other])}: shapes must agree",
+            )
+    return Layer(name, "add", first, first, inputs=inputs)
+
+
+def default_concat_axis(shape: tuple[int, ...]) -> int:
+    """Channels of an image, features of a vector or a sequence."""
+    return 0 if len(shape) == 3 else len(shape) - 1
+
+
+def concat_layer(name: str, shapes: dict[str, tuple[int, ...]], inputs: tuple[str, ...], axis: int | None) -> Layer:
+    if len(inputs) < 2:
+        raise GraphError(name, f"concat needs at least two inputs, got {list(inputs)}")
+    first = shapes[inputs[0]]
+    rank = len(first)
+    ax = default_concat_axis(first) if axis is None else axis
+    if not -rank <= ax < rank:
+        raise GraphError(name, f"axis {axis} does not exist in the inputs' shape {list(first)}")
+    ax %= rank
+    total = 0
+    for src in inputs:
+        shape = shapes[src]
+        if len(shape) != rank or any(a != b for i, (a, b) in enumerate(zip(shape, first)) if i != ax):
+            raise GraphError(
+                name, f"concat along axis {ax} of {inputs[0]!r} {list(first)} and {src!r} {list(shape)}: "
+                "the other axes must agree",
+            )
+        total += shape[ax]
+    out = first[:ax] + (total,) + first[ax + 1:]
+    return Layer(name, "concat", first, out, inputs=inputs, axis=ax)
+
+
+def embedding_layer(name: str, in_shape: tuple[int, ...], vocab: int, out: int, positions: bool,
+                    inputs: tuple[str, ...] = ()) -> Layer:
+    if len(in_shape) != 1:
+        raise GraphError(name, f"embedding reads token ids of shape (tokens,), got {list(in_shape)}")
+    return Layer(name, "embedding", in_shape, (in_shape[0], out), inputs=inputs, vocab=vocab, positions=positions)
+
+
+def select_layer(name: str, in_shape: tuple[int, ...], index: int, inputs: tuple[str, ...] = ()) -> Layer:
+    if len(in_shape) != 2:
+        raise GraphError(name, f"select keeps one token of a (tokens, features) input, got {list(in_shape)}")
+    if index >= in_shape[0]:
+        raise GraphError(name, f"token {index} does not exist in {in_shape[0]} tokens")
+    return Layer(name, "select", in_shape, (in_shape[1],), inputs=inputs, index=index)
+
+
+def softmax_layer(name: str, in_shape: tuple[int, ...], *, scale: float = 1.0, causal: bool = False,
+                  inputs: tuple[str, ...] = ()) -> Layer:
+    return Layer(name, "softmax", in_shape, in_shape, inputs=inputs, scale=scale, causal=causal)
+
+
+def attention_layers(name: str, in_shape: tuple[int, ...], heads: int, causal: bool,
+                     inputs: tuple[str, ...]) -> list[Layer]:
+    """Multi-head self-attention on ``(tokens, features)`` as primitive layers, in execution order:
+    ``NAME.q``, ``NAME.k``, ``NAME.v`` (projections reading the attention's input), ``NAME.scores``
+    (``Q·Kᵀ`` per head), ``NAME.softmax`` (scaled by 1/√(features/heads), causal mask),
+    ``NAME.context`` (probabilities × ``V`` per head) and ``NAME.out`` (the output projection; the
+    attention's own name refers to it)."""
+    if len(in_shape) != 2:
+        raise GraphError(name, f"attention works on (tokens, features), got {list(in_shape)}")
+    tokens, features = in_shape
+    if features % heads:
+        raise GraphError(name, f"heads={heads} must divide the features ({features})")
+    dh = features // heads
+    if len(inputs) != 1:
+        raise GraphError(name, f"attention reads one input, named explicitly (its three projections read it); got {list(inputs)}")
+    q = linear_layer(f"{name}.q", in_shape, features, inputs=inputs)
+    k = linear_layer(f"{name}.k", in_shape, features, inputs=inputs)
+    v = linear_layer(f"{name}.v", in_shape, features, inputs=inputs)
+    scores = Layer(
+        f"{name}.scores", "matmul", in_shape, (heads, tokens, tokens), m=tokens, n=tokens, k=dh, count=heads,
+        inputs=(q.name, k.name), transpose_b=True,
+    )
+    probs = softmax_layer(f"{name}.softmax", scores.out_shape, scale=1.0 / math.sqrt(dh), causal=causal,
+                          inputs=(scores.name,))
+    context = Layer(
+        f"{name}.context", "matmul", probs.out_shape, in_shape, m=tokens, n=dh, k=tokens, count=heads,
+        inputs=(probs.name, v.name),
+    )
+    out = linear_layer(f"{name}.out", in_shape, features, inputs=(context.name,))
+    return [q, k, v, scores, probs, context, out]

@@ -43,18 +43,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from accelsim.workload.graph import (
+    NETWORK_INPUT,
     GraphError,
     Layer,
     Network,
+    attention_layers,
     conv2d_layer,
     elementwise_layer,
+    embedding_layer,
     flatten_layer,
     linear_layer,
     pool_layer,
+    select_layer,
+    softmax_layer,
 )
 
 __all__ = [
     "ZOO",
+    "mobilenet_small",
+    "resnet",
+    "transformer",
     "ZooEntry",
     "bert_base",
     "build_zoo_model",
@@ -157,6 +165,15 @@ class _Graph:
 
     def flatten(self, name: str = "flatten") -> str:
         return self.append(flatten_layer(name, self.shape))
+
+    def extend(self, layers: list[Layer]) -> str:
+        for layer in layers:
+            self.append(layer)
+        return self.tip
+
+    def inputs_for(self, src: str | None) -> tuple[str, ...]:
+        """Explicit ``inputs`` naming ``src`` (the network input when ``None``)."""
+        return (NETWORK_INPUT,) if src is None else (src,)
 
     def network(self, name: str, batch_size: int, classes: int, **meta: object) -> Network:
         return Network(
@@ -297,6 +314,99 @@ def resnet50(input_shape: Sequence[int] = (3, 224, 224), classes: int = 1000, ba
     return _resnet("resnet50", _bottleneck, (3, 4, 6, 3), input_shape, classes, batch_size)
 
 
+# --- small trainable networks: CIFAR-style ResNet, inverted residuals, transformer ---------------
+
+
+def resnet(input_shape: Sequence[int] = (3, 32, 32), classes: int = 10, batch_size: int = 128,
+           depth: int = 20, width: int = 16) -> Network:
+    """CIFAR-style ResNet (He et al. 2016, section 4.2): ``depth = 6n + 2`` — a 3×3 stem of
+    ``width`` channels, three stages of ``n`` basic blocks with ``width``, ``2·width``,
+    ``4·width`` channels (the first block of stages 2 and 3 halves the map; its shortcut is a
+    strided 1×1 convolution and batch norm), global average pooling and a linear classifier.
+    ``depth=20, width=16`` is ResNet-20 (270,896 weights, 40.8 MMACs per 32×32 sample); it also fits
+    8×8 digits (maps 8 → 4 → 2). Names as :func:`resnet18`'s blocks: ``layer{s}.{i}.conv1`` …"""
+    shape = _image_shape(input_shape)
+    depth = _positive_int("depth", depth)
+    width = _positive_int("width", width)
+    classes, batch_size = _common(classes, batch_size)
+    if depth < 8 or (depth - 2) % 6:
+        raise GraphError("depth", f"a CIFAR-style ResNet has depth 6n + 2 (8, 14, 20, 32, 44, 56, 110, ...), got {depth}")
+    n = (depth - 2) // 6
+    g = _Graph(shape)
+    g.conv("conv1", width, 3, padding=1)
+    g.vector("bn1", "batchnorm")
+    x = g.vector("relu", "relu")
+    for stage, planes in enumerate((width, 2 * width, 4 * width), start=1):
+        for i in range(n):
+            x = _basic_block(g, f"layer{stage}.{i}", x, planes, 2 if stage > 1 and i == 0 else 1)
+    g.global_avgpool()
+    g.flatten()
+    g.linear("fc", classes)
+    return g.network("resnet", batch_size, classes, depth=depth, width=width)
+
+
+def mobilenet_small(input_shape: Sequence[int] = (3, 32, 32), classes: int = 10, batch_size: int = 128,
+                    width: int = 16, expansion: int = 4) -> Network:
+    """A small MobileNetV2-style network of inverted residual blocks (Sandler et al. 2018): a 3×3
+    stem of ``width`` channels, then blocks ``(channels, stride)`` of ``(w, 1), (2w, 2), (2w, 1),
+    (4w, 2), (4w, 1)`` — each a 1×1 expansion by ``expansion`` (BN, ReLU6), a 3×3 depthwise
+    convolution (BN, ReLU6) and a 1×1 linear projection (BN), with a residual ``add`` where the
+    stride is 1 and the channels agree — then a 1×1 convolution to ``8·width`` (BN, ReLU6), global
+    average pooling and a linear classifier. Fits 8×8 digits and 32×32 images. Names as
+    :func:`mobilenet_v2`'s: ``features.{i}.conv.0.0`` …"""
+    shape = _image_shape(input_shape)
+    width = _positive_int("width", width)
+    expansion = _positive_int("expansion", expansion)
+    classes, batch_size = _common(classes, batch_size)
+    g = _Graph(shape)
+    x = _conv_bn_relu6(g, "features.0", width, 3)
+    blocks = ((width, 1), (2 * width, 2), (2 * width, 1), (4 * width, 2), (4 * width, 1))
+    for i, (out, stride) in enumerate(blocks, start=1):
+        x = _inverted_residual(g, f"features.{i}", x, out, stride, expansion)
+    _conv_bn_relu6(g, f"features.{len(blocks) + 1}", 8 * width, 1)
+    g.global_avgpool()
+    g.flatten()
+    g.linear("classifier", classes)
+    return g.network("mobilenet_small", batch_size, classes, width=width, expansion=expansion)
+
+
+def transformer(seq_len: int = 16, vocab: int = 16, batch_size: int = 32, layers: int = 2, d_model: int = 64,
+                heads: int = 4, causal: bool = False, ffn: int = 4) -> Network:
+    """A transformer (Vaswani et al. 2017) with pre-layer-norm blocks (GPT-2's order) classifying
+    every token: token and learned positional ``embedding`` (``vocab × d_model``), then ``layers``
+    blocks ``block{i}``: ``ln1 → attn`` (``heads``-head self-attention, ``causal`` for a decoder)
+    ``→ add1`` (residual), ``ln2 → ffn.0`` (``d_model → ffn·d_model``) ``→ gelu → ffn.2`` ``→ add2``;
+    a final ``ln`` and ``head`` (``d_model → vocab`` per token). Input: ``(seq_len,)`` token ids;
+    output ``(seq_len, vocab)``."""
+    seq_len = _positive_int("seq_len", seq_len)
+    vocab = _positive_int("vocab", vocab)
+    n_layers = _positive_int("layers", layers)
+    d_model = _positive_int("d_model", d_model)
+    heads = _positive_int("heads", heads)
+    ffn = _positive_int("ffn", ffn)
+    if not isinstance(causal, bool):
+        raise GraphError("causal", f"must be true or false, got {causal!r}")
+    _, batch_size = _common(vocab, batch_size)
+    if d_model % heads:
+        raise GraphError("heads", f"heads={heads} must divide d_model={d_model}")
+    g = _Graph((seq_len,))
+    x = g.append(embedding_layer("embedding", (seq_len,), vocab, d_model, True))
+    for i in range(n_layers):
+        p = f"block{i}"
+        g.vector(f"{p}.ln1", "layernorm", src=x)
+        attn = g.extend(attention_layers(f"{p}.attn", (seq_len, d_model), heads, causal, inputs=(f"{p}.ln1",)))
+        res = g.add(f"{p}.add1", attn, x)
+        g.vector(f"{p}.ln2", "layernorm", src=res)
+        g.linear(f"{p}.ffn.0", ffn * d_model)
+        g.vector(f"{p}.gelu", "gelu")
+        out = g.linear(f"{p}.ffn.2", d_model)
+        x = g.add(f"{p}.add2", out, res)
+    g.vector("ln", "layernorm", src=x)
+    g.linear("head", vocab)
+    return g.network("transformer", batch_size, vocab, seq_len=seq_len, layers=n_layers, d_model=d_model,
+                     heads=heads, causal=causal, ffn=ffn)
+
+
 # --- MobileNetV2 (torchvision) -------------------------------------------------------------------
 
 #: torchvision's inverted-residual setting: expansion t, output channels c, repeats n, stride s.
@@ -309,6 +419,24 @@ def _conv_bn_relu6(g: _Graph, prefix: str, out: int, kernel: int, stride: int = 
     g.conv(f"{prefix}.0", out, kernel, stride, (kernel - 1) // 2, groups)
     g.vector(f"{prefix}.1", "batchnorm")
     return g.vector(f"{prefix}.2", "relu6")
+
+
+def _inverted_residual(g: _Graph, prefix: str, x: str, out: int, stride: int, expansion: int) -> str:
+    """MobileNetV2's block: ``conv.0`` 1×1 expansion (BN, ReLU6; absent when ``expansion`` is 1),
+    the 3×3 depthwise ``conv.1`` (BN, ReLU6), the 1×1 projection and its BN, a residual ``add`` when
+    the stride is 1 and the channels agree."""
+    inp = g.shapes[x][0]
+    hidden = int(round(inp * expansion))
+    j = 0
+    if expansion != 1:
+        _conv_bn_relu6(g, f"{prefix}.conv.{j}", hidden, 1)
+        j += 1
+    _conv_bn_relu6(g, f"{prefix}.conv.{j}", hidden, 3, stride, groups=hidden)
+    g.conv(f"{prefix}.conv.{j + 1}", out, 1)
+    y = g.vector(f"{prefix}.conv.{j + 2}", "batchnorm")
+    if stride == 1 and inp == out:
+        y = g.add(f"{prefix}.add", y, x)
+    return y
 
 
 def mobilenet_v2(input_shape: Sequence[int] = (3, 224, 224), classes: int = 1000, batch_size: int = 32) -> Network:
@@ -328,20 +456,7 @@ def mobilenet_v2(input_shape: Sequence[int] = (3, 224, 224), classes: int = 1000
     index = 1
     for t, c, n, s in _MOBILENET_V2_SETTING:
         for i in range(n):
-            stride = s if i == 0 else 1
-            prefix = f"features.{index}"
-            inp = g.shapes[x][0]
-            hidden = int(round(inp * t))
-            j = 0
-            if t != 1:
-                _conv_bn_relu6(g, f"{prefix}.conv.{j}", hidden, 1)
-                j += 1
-            _conv_bn_relu6(g, f"{prefix}.conv.{j}", hidden, 3, stride, groups=hidden)
-            g.conv(f"{prefix}.conv.{j + 1}", c, 1)
-            out = g.vector(f"{prefix}.conv.{j + 2}", "batchnorm")
-            if stride == 1 and inp == c:
-                out = g.add(f"{prefix}.add", out, x)
-            x = out
+            x = _inverted_residual(g, f"features.{index}", x, c, s if i == 0 else 1, t)
             index += 1
     _conv_bn_relu6(g, f"features.{index}", 1280, 1)
     g.global_avgpool()
@@ -396,45 +511,45 @@ def vgg16(input_shape: Sequence[int] = (3, 224, 224), classes: int = 1000, batch
 
 
 def bert_base(seq_len: int = 128, classes: int = 2, batch_size: int = 8, hidden: int = 768, layers: int = 12,
-              heads: int = 12, intermediate: int = 3072) -> Network:
+              heads: int = 12, intermediate: int = 3072, vocab: int = 30522) -> Network:
     """BERT-base encoder + sequence-classification head, as GEMMs (Hugging Face ``BertModel``
     module names).
 
-    The network input is the embeddings' sum ``(seq_len, hidden)``; the embedding gathers are not
-    modelled, but the embeddings' ``LayerNorm`` is the first layer (``embeddings.LayerNorm``), so
-    that the K/V projections and the residual of the first encoder layer have a named producer.
-    Per encoder layer ``encoder.layer.{i}``: ``attention.self.query/key/value`` (hidden→hidden,
-    all reading the layer input), ``attention.self.scores`` (``matmul`` Q·Kᵀ, m=n=seq,
-    k=hidden/heads, ×heads; the 1/√d scaling and the mask are folded into the softmax),
-    ``attention.self.softmax``, ``attention.self.context`` (``matmul`` P·V, m=seq, n=hidden/heads,
-    k=seq, ×heads), ``attention.output.dense``, ``attention.output.add``,
-    ``attention.output.LayerNorm``, ``intermediate.dense`` (hidden→intermediate),
-    ``intermediate.gelu``, ``output.dense`` (intermediate→hidden), ``output.add``,
-    ``output.LayerNorm``. Dropouts are omitted.
+    The network input is ``(seq_len,)`` token ids. ``embeddings`` gathers word vectors
+    (``vocab × hidden``) and adds learned positions (token-type embeddings are omitted: one segment),
+    then ``embeddings.LayerNorm``. Per encoder layer ``encoder.layer.{i}``:
+    ``attention.self.query/key/value`` (hidden→hidden, all reading the layer input),
+    ``attention.self.scores`` (``matmul`` Q·Kᵀ, m=n=seq, k=hidden/heads, ×heads),
+    ``attention.self.softmax`` (scaled by 1/√(hidden/heads); no padding mask: every token is
+    real), ``attention.self.context`` (``matmul`` P·V, m=seq, n=hidden/heads, k=seq, ×heads),
+    ``attention.output.dense``, ``attention.output.add``, ``attention.output.LayerNorm``,
+    ``intermediate.dense`` (hidden→intermediate), ``intermediate.gelu``, ``output.dense``
+    (intermediate→hidden), ``output.add``, ``output.LayerNorm``. Dropouts are omitted.
 
-    Head: ``pooler.dense`` (hidden→hidden) on the [CLS] token, ``pooler.activation`` and
-    ``classifier`` (hidden→classes). The graph has no token-select layer type, so ``pooler.dense``
-    has ``in_shape=(hidden,)`` while its producer emits ``(seq_len, hidden)``: it reads token 0
-    only, recorded as ``Network.meta["token_select"] = {"pooler.dense": 0}``. The pooler's tanh is
-    modelled as a ``gelu`` layer (same vector-unit cost class; there is no ``tanh`` layer type).
+    Head: ``pooler.select`` keeps token 0 ([CLS]), ``pooler.dense`` (hidden→hidden),
+    ``pooler.activation`` and ``classifier`` (hidden→classes). The pooler's tanh is modelled as a
+    ``gelu`` layer (same vector-unit cost class; there is no ``tanh`` layer type).
 
     MACs per sample: per encoder layer ``4·s·h² + 2·s·h·i + 2·s²·h`` (Q, K, V, output projection;
     the two FFN GEMMs; the two attention products), plus ``h² + h·classes`` for the head. At
     s=128, h=768, i=3072: 931,135,488 per layer, 11,174,217,216 in all (≈ 11.2 GMAC, i.e.
-    ≈ 22.3 GFLOP per 128-token sequence at 2 FLOP per MAC). Weights: 85,526,016
-    (12 × 7,077,888 + 589,824 + 1,536); the published 110M parameters add the embeddings
-    (23,837,184), biases and LayerNorm parameters.
+    ≈ 22.3 GFLOP per 128-token sequence at 2 FLOP per MAC). Weights: 85,526,016 in the GEMM
+    layers (12 × 7,077,888 + 589,824 + 1,536) and 23,539,200 in the embedding tables
+    (30,522 × 768 words + 128 × 768 positions); the published 110M parameters add the 512-position
+    and token-type tables, biases and LayerNorm parameters.
     """
     seq_len = _positive_int("seq_len", seq_len)
     hidden = _positive_int("hidden", hidden)
     n_layers = _positive_int("layers", layers)
     heads = _positive_int("heads", heads)
     intermediate = _positive_int("intermediate", intermediate)
+    vocab = _positive_int("vocab", vocab)
     classes, batch_size = _common(classes, batch_size)
     if hidden % heads:
         raise GraphError("heads", f"heads={heads} must divide hidden={hidden}")
     head_dim = hidden // heads
-    g = _Graph((seq_len, hidden))
+    g = _Graph((seq_len,))
+    g.append(embedding_layer("embeddings", (seq_len,), vocab, hidden, True))
     x = g.vector("embeddings.LayerNorm", "layernorm")
     for i in range(n_layers):
         p = f"encoder.layer.{i}"
@@ -443,9 +558,9 @@ def bert_base(seq_len: int = 128, classes: int = 2, batch_size: int = 8, hidden:
         v = g.linear(f"{p}.attention.self.value", hidden, src=x)
         scores = g.append(Layer(
             f"{p}.attention.self.scores", "matmul", g.shapes[q], (heads, seq_len, seq_len),
-            m=seq_len, n=seq_len, k=head_dim, count=heads, inputs=(q, k),
+            m=seq_len, n=seq_len, k=head_dim, count=heads, inputs=(q, k), transpose_b=True,
         ))
-        probs = g.vector(f"{p}.attention.self.softmax", "softmax", src=scores)
+        probs = g.append(softmax_layer(f"{p}.attention.self.softmax", g.shapes[scores], scale=head_dim ** -0.5))
         g.append(Layer(
             f"{p}.attention.self.context", "matmul", g.shapes[probs], (seq_len, hidden),
             m=seq_len, n=head_dim, k=seq_len, count=heads, inputs=(probs, v),
@@ -458,12 +573,13 @@ def bert_base(seq_len: int = 128, classes: int = 2, batch_size: int = 8, hidden:
         ffn = g.linear(f"{p}.output.dense", hidden)
         g.add(f"{p}.output.add", ffn, ln1)
         x = g.vector(f"{p}.output.LayerNorm", "layernorm")
-    g.append(linear_layer("pooler.dense", (hidden,), hidden))  # token 0 of x: see meta["token_select"]
+    g.append(select_layer("pooler.select", g.shapes[x], 0))
+    g.linear("pooler.dense", hidden)
     g.vector("pooler.activation", "gelu")  # tanh in BERT
     g.linear("classifier", classes)
     return g.network(
         "bert_base", batch_size, classes, seq_len=seq_len, hidden=hidden, layers=n_layers, heads=heads,
-        intermediate=intermediate, token_select={"pooler.dense": 0},
+        intermediate=intermediate, vocab=vocab,
     )
 
 
@@ -494,9 +610,16 @@ ZOO: dict[str, ZooEntry] = {
                  (3, 224, 224), 1000),
         ZooEntry("vgg16", vgg16, "VGG-16 without BN, torchvision (15.47 GMAC/sample at 224×224)", (3, 224, 224),
                  1000),
-        ZooEntry("bert_base", bert_base, "BERT-base encoder + classifier head, embeddings excluded "
+        ZooEntry("bert_base", bert_base, "BERT-base encoder + classifier head on token ids "
                  "(11.2 GMAC/sample at 128 tokens); input is (seq_len,)", (128,), 2,
-                 ("seq_len", "hidden", "layers", "heads", "intermediate")),
+                 ("seq_len", "hidden", "layers", "heads", "intermediate", "vocab")),
+        ZooEntry("resnet", resnet, "CIFAR-style ResNet, depth 6n+2 (ResNet-20: 40.8 MMAC/sample at 32×32); "
+                 "fits 8×8 digits", (3, 32, 32), 10, ("depth", "width")),
+        ZooEntry("mobilenet_small", mobilenet_small, "small MobileNetV2-style net of inverted residual blocks",
+                 (3, 32, 32), 10, ("width", "expansion")),
+        ZooEntry("transformer", transformer, "transformer encoder/decoder classifying every token; "
+                 "input is (seq_len,) token ids", (16,), 16,
+                 ("seq_len", "vocab", "layers", "d_model", "heads", "causal", "ffn")),
     )
 }
 
@@ -529,8 +652,9 @@ def build_zoo_model(name: str, *, input_shape: Sequence[int] | None = None, clas
 
     ``input_shape`` and ``classes`` default to the entry's ``default_input`` and
     ``default_classes``; ``params`` are the entry's extra builder parameters (``ZooEntry.params``).
-    For ``bert_base`` the input is the token count: ``input_shape=(seq_len,)``, or omit it and pass
-    ``seq_len=`` (default 128); giving both with different values is an error.
+    For ``bert_base`` and ``transformer`` the input is the token count: ``input_shape=(seq_len,)``,
+    or omit it and pass ``seq_len=``; giving both with different values is an error. A
+    transformer classifies every token over its vocabulary: ``classes`` is its ``vocab``.
 
     Raises ``KeyError`` (known names and the closest match) for an unknown model, and
     ``GraphError`` for an unknown parameter (naming it and the allowed ones) or a bad value.
@@ -544,15 +668,22 @@ def build_zoo_model(name: str, *, input_shape: Sequence[int] | None = None, clas
             f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} for zoo model "
             f"{entry.name!r}; allowed parameters: {allowed} (plus input_shape, classes, batch_size)",
         )
-    classes = entry.default_classes if classes is None else classes
-    if entry.name == "bert_base":
+    if entry.name in ("bert_base", "transformer"):   # token models: the input is (seq_len,)
         if input_shape is not None:
             shape = _int_tuple("input_shape", input_shape)
             if len(shape) != 1:
-                raise GraphError("input_shape", f"bert_base takes input_shape (seq_len,), got {list(shape)}")
+                raise GraphError("input_shape", f"{entry.name} takes input_shape (seq_len,), got {list(shape)}")
             if "seq_len" in params and params["seq_len"] != shape[0]:
                 raise GraphError("seq_len", f"seq_len={params['seq_len']!r} contradicts input_shape {list(shape)}")
             params = {**params, "seq_len": shape[0]}
+        if entry.name == "transformer":   # every token is classified over the vocabulary
+            if classes is not None and "vocab" in params and params["vocab"] != classes:
+                raise GraphError("vocab", f"vocab={params['vocab']!r} contradicts classes={classes!r}")
+            if classes is not None:
+                params = {**params, "vocab": classes}
+            return entry.builder(batch_size=batch_size, **params)
+        classes = entry.default_classes if classes is None else classes
         return entry.builder(classes=classes, batch_size=batch_size, **params)
+    classes = entry.default_classes if classes is None else classes
     shape = entry.default_input if input_shape is None else input_shape
     return entry.builder(input_shape=shape, classes=classes, batch_size=batch_size, **params)
