@@ -7,16 +7,18 @@ from pathlib import Path
 from accelsim.errors import InputError
 
 
-def plot_folder(folder: Path) -> list[str]:
-    """Regenerate the plots of a run folder (``summary.json``) or a sweep folder (``results.csv``)."""
+def plot_folder(folder: Path, level: str = "all") -> list[str]:
+    """Draw the plots of ``level`` (``none``, ``summary``, ``all``) of a run folder
+    (``summary.json``) or a sweep folder (``results.csv``) and rewrite its ``report.md``; return
+    the names of the plots drawn."""
     if not folder.is_dir():
         raise InputError.single(str(folder), "", "not a folder")
     if (folder / "results.csv").is_file():
-        from accelsim.report.sweep_plots import plot_sweep
+        from accelsim.report.sweep_report import write_sweep_report
 
-        return plot_sweep(folder)
+        return write_sweep_report(folder, level)
     if (folder / "summary.json").is_file():
         from accelsim.report.writers import finish_run_folder
 
-        return finish_run_folder(folder)
+        return finish_run_folder(folder, level)
     raise InputError.single(str(folder), "", "neither a run folder (summary.json) nor a sweep folder (results.csv)")
