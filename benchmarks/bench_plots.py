@@ -30,15 +30,26 @@ ROOT = Path(__file__).resolve().parent.parent
 SIZES = (1000, 2000, 5000, 10000)
 
 
-def write_folder(folder: Path, n_layers: int) -> None:
+def real_run() -> tuple[dict, dict]:
+    """summary.json and config.resolved.yaml of a real run (ResNet-18 on int4-32x32), not written:
+    the synthetic folders take their every key and replace the figures."""
+    from accelsim import api
+    from accelsim.report.writers import resolved_config
+
+    result = api.run(ROOT / "workloads" / "resnet18.yaml", ROOT / "hwconfigs" / "int4-32x32.yaml", write=False)
+    return result.summary, resolved_config(result.setup)
+
+
+def write_folder(folder: Path, n_layers: int, template: tuple[dict, dict]) -> None:
     """A run folder of ``n_layers`` GEMM layers (see the module docstring)."""
+    import copy
+
     import yaml
 
     from accelsim.report.summary import OPS_COLUMNS
     from accelsim.report.writers import LAYERS_COLUMNS, dumps_csv, dumps_json
 
-    hw = yaml.safe_load((ROOT / "hwconfigs" / "int4-32x32.yaml").read_text())
-    base = yaml.safe_load((ROOT / "hwconfigs" / "fp16-32x32.yaml").read_text())
+    summary, config = copy.deepcopy(template)
     ops, layers = [], []
     ends = {}
     for run, slow in (("policy", 1), ("baseline", 3)):
@@ -69,18 +80,15 @@ def write_folder(folder: Path, n_layers: int) -> None:
                            "speedup": 3.0, "policy_macs": p * 4096, "policy_dram_bits": p * 350,
                            "baseline_dram_bits": p * 1050, "policy_energy_pj": p * 10.0, "baseline_energy_pj": p * 30.0})
     breakdown = {"mac": 1e9, "sram": 4e8, "dram": 2e9, "rescale": 1e7, "vector": 5e7, "leakage": 1e8}
-    runs = {
-        run: {"precision": prec, "hardware": spec["name"], "steps": 1, "cycles": ends[run], "time_s": ends[run] * 1e-9,
-              "energy_pj": sum(breakdown.values()) * k, "energy_breakdown_pj": {c: v * k for c, v in breakdown.items()},
-              "cycles_per_step": ends[run], "stall_cycles_per_step": ends[run] // 10, "clock_ghz": 1.0,
-              "dram_bits_per_cycle": 512.0}
-        for run, prec, spec, k in (("policy", "int4", hw, 1), ("baseline", "fp16", base, 3))
-    }
-    summary = {"version": 1, "workload": f"net{n_layers}", "phases": "training", "precision": "int4",
-               "baseline_precision": "fp16", "runs": runs, "speedup": 3.0, "energy_ratio": 3.0}
+    for run, k in (("policy", 1), ("baseline", 3)):
+        summary["runs"][run].update(
+            cycles=ends[run], time_s=ends[run] * 1e-9, cycles_per_step=ends[run], stall_cycles_per_step=ends[run] // 10,
+            energy_pj=sum(breakdown.values()) * k, energy_breakdown_pj={c: v * k for c, v in breakdown.items()},
+        )
+    summary.update(workload=f"net{n_layers}", speedup=3.0, energy_ratio=3.0)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "summary.json").write_text(dumps_json(summary))
-    (folder / "config.resolved.yaml").write_text(yaml.safe_dump({"hardware": hw, "baseline_hardware": base}))
+    (folder / "config.resolved.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     (folder / "ops.csv").write_text(dumps_csv(OPS_COLUMNS, ops))
     (folder / "layers.csv").write_text(dumps_csv(LAYERS_COLUMNS, layers))
 
@@ -147,10 +155,11 @@ def main() -> int:
             print(f"accelsim plot --plots {level}: {plot_command(args.folder, level):.2f} s")
         return 0
     totals = {}
+    template = real_run()
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
             folder = Path(tmp) / f"net{n}"
-            write_folder(folder, n)
+            write_folder(folder, n, template)
             per_plot = time_plots(folder)
             summary_s, all_s = plot_command(folder, "summary"), plot_command(folder, "all")
             totals[n] = all_s

@@ -211,10 +211,14 @@ def test_plots_of_a_2000_layer_network_stay_small_and_name_at_most_the_legible_c
 
 
 def test_timeline_bars_merge_below_a_pixel():
-    """A million-op step draws no more bars than there are pixel columns in each lane."""
-    spans = [(float(i), 1.0) for i in range(100_000)]
-    assert timeline._merge(spans, 0.5) == [(0.0, 100_000.0)]
-    assert timeline._merge([(0.0, 1.0), (5.0, 1.0)], 0.5) == [(0.0, 1.0), (5.0, 1.0)]
+    """Back-to-back ops draw as one bar; spans further apart than ``eps`` stay apart; a span
+    inside another (an op overlapping a longer one) adds nothing."""
+    import numpy as np
+
+    starts, widths = timeline.merge_spans(np.arange(100_000.0), np.ones(100_000), 0.5)
+    assert (starts.tolist(), widths.tolist()) == ([0.0], [100_000.0])
+    starts, widths = timeline.merge_spans(np.array([5.0, 0.0, 1.0, 5.2]), np.array([1.0, 3.0, 0.5, 0.3]), 0.5)
+    assert (starts.tolist(), widths.tolist()) == ([0.0, 5.0], [3.0, 1.0])
 
 
 def test_dram_profile_is_the_exact_mean_bus_share_per_bin():
@@ -256,6 +260,15 @@ def test_plot_of_a_damaged_folder_is_bad_input(run_dir, tmp_path, cli):
     code, _, err = cli("plot", folder)
     assert code == 2
     assert err.count("\n") == 1 and f"{folder / 'summary.json'}: not a readable JSON file" in err
+    (folder / "summary.json").write_bytes((run_dir / "summary.json").read_bytes())
+    (folder / "ops.csv").unlink()
+    code, _, err = cli("plot", folder)
+    assert (code, err) == (2, f"accelsim: error: {folder / 'ops.csv'}: missing: not a complete run folder (accelsim run writes it)\n")
+    (folder / "ops.csv").write_bytes((run_dir / "ops.csv").read_bytes())
+    (folder / "config.resolved.yaml").write_text("hardware: {name: x}\n")  # valid YAML, fields gone
+    code, _, err = cli("plot", folder)
+    assert code == 2 and err.startswith(f"accelsim: error: {folder}: its files lack what the plots and report.md need")
+    assert err.count("\n") == 1
 
 
 # ------------------------------------------------------------------------------------------------

@@ -41,16 +41,6 @@ def check_level(level: str) -> str:
     return level
 
 
-def finite(values: Iterable[Any]) -> list[float]:
-    """The finite floats among ``values`` (strings from a CSV included); the rest dropped."""
-    out = []
-    for v in values:
-        x = to_float(v)
-        if x is not None:
-            out.append(x)
-    return out
-
-
 def to_float(value: Any) -> float | None:
     """``value`` as a finite float, or None (empty cell, text, NaN, infinity, overflow)."""
     if value is None or value == "":

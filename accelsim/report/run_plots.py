@@ -12,6 +12,9 @@ again, so every figure can be regenerated without re-simulating. Each plot has a
 * ``training_curves.png``, ``grad_histogram.png``, ``input_bits.png`` (summary, trained runs).
 * ``utilization.png`` (all): array utilization per phase of the costliest GEMM layers.
 
+A plot that :mod:`.timeline` or :mod:`.numerics_plots` offers and :data:`RUN_PLOTS` does not list
+is drawn at the ``summary`` level, after the listed ones.
+
 Per-layer plots show at most :data:`~.plotkit.MAX_LABELLED_ROWS` layers by name (the costliest,
 in network order) and gather the rest into one row, so their size and cost do not grow with the
 network; every layer is in ``layers.csv``. Every step of the drawing is linear in the rows read.
@@ -48,12 +51,15 @@ RUN_PLOTS = (
     ("utilization.png", "all"),
 )
 Draw = Callable[[Path], bool]
+MISSING = "missing: not a complete run folder (accelsim run writes it)"
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             return list(csv.DictReader(fh))
+    except FileNotFoundError:
+        raise InputError.single(str(path), "", MISSING) from None
     except (UnicodeDecodeError, csv.Error) as exc:
         raise InputError.single(str(path), "", f"not a readable CSV file: {exc}") from None
 
@@ -61,6 +67,8 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 def read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError.single(str(path), "", MISSING) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError.single(str(path), "", f"not a readable JSON file: {exc}") from None
     if not isinstance(data, dict):
@@ -71,6 +79,8 @@ def read_json(path: Path) -> dict[str, Any]:
 def read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError.single(str(path), "", MISSING) from None
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise InputError.single(str(path), "", f"not a readable YAML file: {exc}") from None
     if not isinstance(data, dict):
@@ -103,6 +113,8 @@ class RunFolder:
         path = self.dir / "ops.csv"
         try:
             return pk.Columns.read(path)
+        except FileNotFoundError:
+            raise InputError.single(str(path), "", MISSING) from None
         except (UnicodeDecodeError, csv.Error) as exc:
             raise InputError.single(str(path), "", f"not a readable CSV file: {exc}") from None
 
@@ -116,25 +128,26 @@ def plot_run(run_dir: Path, level: str = "all", folder: RunFolder | None = None)
     draws = _draws(run_dir, folder.summary, folder.config, folder.ops, folder.layers)
     out = run_dir / "plots"
     out.mkdir(parents=True, exist_ok=True)
-    wanted = {name for name, at in RUN_PLOTS if level == "all" or at == "summary"}
+    levels = dict(RUN_PLOTS)
+    order = [name for name, _ in RUN_PLOTS] + [name for name in draws if name not in levels]
     written = []
-    try:
-        for name, _ in RUN_PLOTS:
-            draw = draws.get(name)
-            if name not in wanted or draw is None:
-                continue
-            if draw(out / name):
-                written.append(name)
-            else:
-                (out / name).unlink(missing_ok=True)  # nothing to draw: no stale picture either
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError.single(str(run_dir), "", f"a report file lacks what the plots need ({type(exc).__name__}: {exc})") from None
+    for name in order:
+        draw = draws.get(name)
+        if draw is None or (level == "summary" and levels.get(name, "summary") != "summary"):
+            continue
+        if draw(out / name):
+            written.append(name)
+        else:
+            (out / name).unlink(missing_ok=True)  # nothing to draw: no stale picture either
     return written
 
 
 def existing_plots(run_dir: Path) -> list[str]:
-    """The run plots present in ``run_dir/plots``, in report order."""
-    return [name for name, _ in RUN_PLOTS if (run_dir / "plots" / name).is_file()]
+    """The plots present in ``run_dir/plots``: those of :data:`RUN_PLOTS` in its order, then any
+    other PNG by name."""
+    present = {p.name for p in (run_dir / "plots").glob("*.png")} if (run_dir / "plots").is_dir() else set()
+    known = [name for name, _ in RUN_PLOTS if name in present]
+    return known + sorted(present - set(known))
 
 
 def _draws(run_dir: Path, summary: dict, config: dict, ops: pk.Columns,

@@ -74,15 +74,6 @@ def merge_spans(starts: np.ndarray, widths: np.ndarray, eps: float) -> tuple[np.
     return s[first], ends - s[first]
 
 
-def _merge(spans: list[tuple[float, float]], eps: float) -> list[tuple[float, float]]:
-    """:func:`merge_spans` on a list of ``(start, width)`` pairs."""
-    if not spans:
-        return []
-    arr = np.array(spans, dtype=np.float64)
-    s, w = merge_spans(arr[:, 0], arr[:, 1], eps)
-    return list(zip(s.tolist(), w.tolist()))
-
-
 def dram_profile(starts: np.ndarray, totals: np.ndarray, rates: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Mean over each bin ``[edges[j], edges[j+1])`` of ``Σ rates[i]`` over the ops running then
     (op ``i`` runs from ``starts[i]`` for ``totals[i]``). Exact, in O((ops + bins) log ops): the
@@ -127,7 +118,8 @@ def timeline_figure(ops_rows: "list[dict] | pk.Columns", summary: dict) -> "Figu
                         fontsize=8.5)
     from matplotlib.patches import Patch
 
-    handles = [Patch(color=c, label=p) for p, c in PHASE_COLORS.items()]
+    present = set(ops.text("phase"))
+    handles = [Patch(color=c, label=p) for p, c in PHASE_COLORS.items() if p in present]
     handles.append(Patch(color="0.6", alpha=0.35, label="memory stall (pale)"))
     known = all(pk.to_float(((summary.get("runs") or {}).get(run) or {}).get("dram_bits_per_cycle")) for run in runs)
     handles.append(Patch(color="0.35", label="DMA: DRAM demand (full lane = bandwidth)" if known
@@ -225,7 +217,7 @@ def utilization_figure(ops_rows: "list[dict] | pk.Columns", summary: dict) -> "F
     n_rows = len(labels)
     row_in = 0.26
     left = pk.label_margin_in(labels, 7.5)
-    width = min(left + 0.3 + 2.9 * len(phases), 13.0)
+    width = min(max(left + 0.3 + 2.9 * len(phases), 6.5), 13.0)
     fig = pk.figure(width, 1.9 + max(row_in * n_rows, 1.8), left=left, right=0.3, bottom=0.95, top=0.95, wspace=0.08)
     axes = fig.subplots(1, len(phases), squeeze=False, sharey=True)[0]
     bar = 0.4
