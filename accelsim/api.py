@@ -397,6 +397,7 @@ def run(
     write: bool = True,
     progress: Progress | None = None,
     cache_dir: str | Path | None = "default",
+    plots: str = "summary",
 ) -> RunResult:
     """Simulate the workload in its 4-bit policy and its baseline precision and compare them;
     train it in both precisions when it has a dataset.
@@ -404,7 +405,8 @@ def run(
     Nothing is written until every input has been validated and every number computed; the report
     folder then appears in one rename. Trainings are cached in ``cache_dir`` (default
     ``<reports_dir>/.cache/training``; ``None`` disables the cache) by a hash of everything they
-    depend on, so re-runs and sweeps over hardware never retrain.
+    depend on, so re-runs and sweeps over hardware never retrain. ``plots`` is the plot level
+    (``none``, ``summary``, ``all``; :mod:`accelsim.report.run_plots`).
     """
     def note(message: str, done: int | None = None, total: int | None = None) -> None:
         if progress is not None:
@@ -440,6 +442,6 @@ def run(
     )
     if write:
         note(f"writing {out_dir}")
-        result.files = write_run_report(out_dir, result)
+        result.files = write_run_report(out_dir, result, plots)
         result.out_dir = out_dir
     return result

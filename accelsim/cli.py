@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="report folder (default: reports/<workload>-<hardware>)")
     p.add_argument("--baseline-hw", metavar="HW", help="hardware YAML of the 16-bit machine to compare with")
     p.add_argument("--retrain", action="store_true", help="train again instead of using cached trainings")
+    _add_plots(p, "summary")
     _add_set(p)
 
     p = sub.add_parser(
@@ -59,9 +60,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_positive_int, metavar="N", help="worker processes (default: CPU count)")
     p.add_argument("--executor", choices=("local", "dask"), default="local", help="local processes or Dask")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="submit to an existing Dask scheduler")
+    _add_plots(p, "summary")
 
     p = sub.add_parser("plot", help="regenerate the plots of a run or sweep folder from its files")
     p.add_argument("folder", metavar="DIR")
+    _add_plots(p, "all")
+
+    p = sub.add_parser("compare", help="put run and sweep folders side by side in one table")
+    p.add_argument("folders", nargs="+", metavar="DIR", help="run folders (summary.json) or sweep folders (results.csv)")
+    p.add_argument("--md", metavar="FILE", help="also write the table as Markdown to FILE")
 
     p = sub.add_parser("validate", help="check spec files and print every problem")
     p.add_argument("files", nargs="+", metavar="FILE")
@@ -82,6 +89,12 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def _add_plots(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--plots", choices=("none", "summary", "all"), default=default,
+                   help=f"which plots to draw: none, the summary a person looks at first, or all (default: {default}; "
+                   "'accelsim plot DIR' draws the rest later)")
 
 
 def _add_set(p: argparse.ArgumentParser) -> None:
@@ -134,7 +147,7 @@ def _cmd_run(args: argparse.Namespace, out: Console, err: Console) -> int:
 
         result = api.run(
             args.workload, args.hardware, out=args.out, baseline_hw=args.baseline_hw, sets=args.set,
-            progress=progress, cache_dir=None if args.retrain else "default",
+            progress=progress, cache_dir=None if args.retrain else "default", plots=args.plots,
         )
     out.print(comparison_table(result.summary))
     for note in (*result.summary["notes"], *result.notes):
@@ -190,7 +203,7 @@ def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
 
         outcome = sweep.run_sweep(
             plan, out_dir, jobs=args.jobs, executor=args.executor, scheduler=args.scheduler,
-            progress=progress, points=points,
+            progress=progress, points=points, plots=args.plots,
         )
     out.print(
         f"{outcome.total} points: {outcome.ok} run, {outcome.skipped} already done, {outcome.failed} failed",
@@ -198,7 +211,12 @@ def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
     )
     for index, error in outcome.failures[:10]:
         out.print(f"  point {index} failed: {error}", markup=False, highlight=False, soft_wrap=True)
-    out.print(f"results: {out_dir / sweep.CSV_NAME}", markup=False, highlight=False, soft_wrap=True)
+    if outcome.failed < outcome.total:
+        from accelsim.report.sweep_report import best_points_table
+
+        out.print(best_points_table(out_dir))
+    out.print(f"results: {out_dir / sweep.CSV_NAME}, report: {out_dir / 'report.md'}", markup=False, highlight=False,
+              soft_wrap=True)
     return EXIT_POINTS_FAILED if outcome.failed else EXIT_OK
 
 
@@ -206,8 +224,22 @@ def _cmd_plot(args: argparse.Namespace, out: Console, err: Console) -> int:
     from accelsim.report.plots import plot_folder
 
     folder = Path(args.folder)
-    written = plot_folder(folder)
-    out.print(f"wrote {len(written)} plots to {folder / 'plots'}", markup=False, highlight=False, soft_wrap=True)
+    written = plot_folder(folder, args.plots)
+    out.print(f"wrote {len(written)} plots to {folder / 'plots'} and {folder / 'report.md'}", markup=False,
+              highlight=False, soft_wrap=True)
+    return EXIT_OK
+
+
+def _cmd_compare(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from accelsim.report.compare import compare_markdown, compare_table, load_entries
+
+    entries = load_entries([Path(f) for f in args.folders])
+    out.print(compare_table(entries))
+    if args.md:
+        from accelsim.atomic import atomic_write_text
+
+        atomic_write_text(Path(args.md), compare_markdown(entries))
+        out.print(f"wrote {args.md}", markup=False, highlight=False, soft_wrap=True)
     return EXIT_OK
 
 
@@ -244,7 +276,10 @@ def _cmd_trace(args: argparse.Namespace, out: Console, err: Console) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"run": _cmd_run, "sweep": _cmd_sweep, "plot": _cmd_plot, "validate": _cmd_validate, "trace": _cmd_trace}
+_COMMANDS = {
+    "run": _cmd_run, "sweep": _cmd_sweep, "plot": _cmd_plot, "compare": _cmd_compare, "validate": _cmd_validate,
+    "trace": _cmd_trace,
+}
 
 
 if __name__ == "__main__":  # pragma: no cover

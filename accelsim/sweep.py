@@ -330,8 +330,10 @@ def run_sweep(
     scheduler: str | None = None,
     progress: SweepProgress | None = None,
     points: list[Point] | None = None,
+    plots: str = "summary",
 ) -> SweepOutcome:
-    """Run every point not already in the store; export ``results.csv``; return the tally.
+    """Run every point not already in the store; export ``results.csv``, draw the plots of level
+    ``plots`` and write ``report.md``; return the tally.
 
     ``points`` are the plan's validated points (:func:`plan_points`), computed here if not given.
     """
@@ -358,9 +360,9 @@ def run_sweep(
         export_csv(store, points, plan.axes, out_dir / CSV_NAME)
     finally:
         store.close()
-    from accelsim.report.sweep_plots import plot_sweep
+    from accelsim.report.sweep_report import write_sweep_report
 
-    plot_sweep(out_dir)
+    write_sweep_report(out_dir, plots)  # plots and report.md, from results.csv alone
     return tally
 
 

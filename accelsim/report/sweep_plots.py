@@ -1,127 +1,284 @@
-"""Sweep plots, drawn from ``results.csv`` alone: heatmaps over two swept axes, line plots over one,
-and the Pareto front of energy against time."""
+"""Sweep plots, drawn from ``results.csv`` alone: heatmaps over the first two swept axes (the best
+value over any further axes), line plots over one axis (both runs where both are measured, the
+y axis from zero so a small change looks small), and the Pareto front of energy against time.
+
+Levels (``--plots``): ``summary`` draws the speedup, the energy ratio, the energy-delay product
+and the Pareto front; ``all`` adds time, energy, utilization and accuracy. Values are shown in
+the SI prefix that fits them, so no axis or colour bar carries a ×10ⁿ offset.
+"""
 
 from __future__ import annotations
 
 import csv
 import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from matplotlib.figure import Figure
+from accelsim.errors import InputError
+from accelsim.report import plotkit as pk
 
-#: (column, title, better) — ``better`` says which way is good, for labelling.
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A column of results.csv (or derived from it) as a plot shows it."""
+
+    column: str
+    title: str
+    unit: str  # SI unit after ``factor``; "%" and "x" are not prefixed
+    factor: float  # results.csv value × factor = value in ``unit``
+    better: str  # "low" or "high"
+    level: str  # "summary" or "all"
+    baseline: str | None = None  # the baseline's column, drawn beside the policy's on line plots
+
+    def value(self, row: dict[str, Any]) -> float | None:
+        return _scaled(row.get(self.column), self.factor)
+
+    def baseline_value(self, row: dict[str, Any]) -> float | None:
+        return _scaled(row.get(self.baseline), self.factor) if self.baseline else None
+
+
+def _scaled(value: Any, factor: float) -> float | None:
+    x = pk.to_float(value)
+    return None if x is None else x * factor
+
+
 METRICS = (
-    ("policy_cycles", "cycles (4-bit policy)", "low"),
-    ("policy_energy_pj", "energy, pJ (4-bit policy)", "low"),
-    ("policy_edp", "energy × delay, pJ·s (4-bit policy)", "low"),
-    ("speedup", "speedup vs 16-bit baseline", "high"),
-    ("energy_ratio", "energy ratio vs 16-bit baseline", "high"),
-    ("policy_utilization", "array utilization (4-bit policy)", "high"),
+    Metric("speedup", "speedup (baseline time / policy time)", "x", 1.0, "high", "summary"),
+    Metric("energy_ratio", "energy ratio (baseline energy / policy energy)", "x", 1.0, "high", "summary"),
+    Metric("policy_edp", "energy × delay of the 4-bit policy", "J·s", 1e-12, "low", "summary", "baseline_edp"),
+    Metric("policy_time_s", "time of the 4-bit policy", "s", 1.0, "low", "all", "baseline_time_s"),
+    Metric("policy_energy_pj", "energy of the 4-bit policy", "J", 1e-12, "low", "all", "baseline_energy_pj"),
+    Metric("policy_utilization", "array utilization of the 4-bit policy", "%", 100.0, "high", "all",
+           "baseline_utilization"),
+    Metric("policy_accuracy", "accuracy of the 4-bit policy", "%", 100.0, "high", "all", "baseline_accuracy"),
+    Metric("accuracy_delta", "accuracy delta (policy − baseline), points", "pt", 100.0, "high", "all"),
 )
+#: Cells of a heatmap above which values are no longer written in the cells.
+MAX_CELL_TEXT = 400
+#: Tick labels per heatmap or line-plot axis before only every k-th is written.
+MAX_TICKS = 24
+#: Pareto points labelled by number (the list beside the plot names their axes).
+MAX_PARETO_LABELS = 12
+PLOT_PATTERNS = ("heatmap_*.png", "line_*.png", "pareto.png")
 
 
-def read_results(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
-    """Axes (the columns between ``index`` and ``policy_cycles``) and the successful rows."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        names = reader.fieldnames or []
-        rows = [r for r in reader if r.get("status") == "ok"]
-    axes = names[1: names.index("policy_cycles")] if "policy_cycles" in names else []
+def read_results(path: Path) -> tuple[list[str], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Axes (the columns between ``index`` and ``policy_cycles``), the successful rows and the
+    failed ones; each row gains ``policy_edp`` and ``baseline_edp`` (pJ·s)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            names = list(reader.fieldnames or [])
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError.single(str(path), "", f"not a readable CSV file: {exc}") from None
+    missing = [c for c in ("index", "policy_cycles", "status") if c not in names]
+    if missing:
+        raise InputError.single(str(path), "", f"not a sweep's results.csv: no column {', '.join(missing)}")
+    axes = names[1: names.index("policy_cycles")]
     for r in rows:
-        r["policy_edp"] = _edp(r)
-    return axes, rows
+        for label in ("policy", "baseline"):
+            r[f"{label}_edp"] = _edp(r, label)
+    ok = [r for r in rows if r.get("status") == "ok"]
+    failed = [r for r in rows if r.get("status") != "ok"]
+    return axes, ok, failed
 
 
-def _edp(row: dict[str, Any]) -> str:
-    e, t = _num(row.get("policy_energy_pj")), _num(row.get("policy_time_s"))
+def _edp(row: dict[str, Any], label: str) -> str:
+    e, t = pk.to_float(row.get(f"{label}_energy_pj")), pk.to_float(row.get(f"{label}_time_s"))
     return "" if e is None or t is None else repr(e * t)
 
 
-def _num(value: Any) -> float | None:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
+def sweep_name(sweep_dir: Path) -> str:
+    """The sweep's name, from its folder (``reports/sweep-NAME`` by default)."""
+    name = sweep_dir.resolve().name
+    return name.removeprefix("sweep-") or name
 
 
-def plot_sweep(sweep_dir: Path) -> list[str]:
-    """Write the sweep's plots into ``sweep_dir/plots``; return their file names."""
-    axes, rows = read_results(sweep_dir / "results.csv")
+def measured(rows: list[dict[str, Any]], metric: Metric) -> bool:
+    return any(metric.value(r) is not None for r in rows)
+
+
+def plot_names(axes: list[str], rows: list[dict[str, Any]], level: str = "all") -> list[str]:
+    """The plot files the rows support at ``level``, in report order."""
+    if pk.check_level(level) == "none" or not rows or not axes:
+        return []
+    kind = "heatmap" if len(axes) >= 2 else "line"
+    names = [f"{kind}_{m.column}.png" for m in METRICS if (level == "all" or m.level == "summary") and measured(rows, m)]
+    if measured(rows, METRICS[2]):
+        names.insert(0, "pareto.png")
+    return names
+
+
+def plot_sweep(sweep_dir: Path, level: str = "all") -> list[str]:
+    """Draw the sweep's plots of ``level`` into ``sweep_dir/plots``; return their file names.
+
+    Plots the current results do not support (another axis count, a metric not measured) and
+    plots older than ``results.csv`` are removed, so the folder never shows stale pictures."""
+    results = sweep_dir / "results.csv"
+    axes, rows, _ = read_results(results)
     out = sweep_dir / "plots"
+    supported = set(plot_names(axes, rows, "all"))
+    if out.is_dir():
+        fresh = results.stat().st_mtime
+        for pattern in PLOT_PATTERNS:
+            for old in out.glob(pattern):
+                if old.name not in supported or old.stat().st_mtime < fresh:
+                    old.unlink(missing_ok=True)
+    names = plot_names(axes, rows, level)
+    if not names:
+        return []
     out.mkdir(parents=True, exist_ok=True)
-    written: list[str] = []
-    if not rows or not axes:
-        return written
-    for column, title, _ in METRICS:
-        if not any(_num(r.get(column)) is not None for r in rows):
-            continue  # not computed in this sweep (e.g. energy before the energy model)
-        if len(axes) >= 2:
-            name = f"heatmap_{column}.png"
-            if len(axes) > 2:
-                title = f"{title}, best over {', '.join(axes[2:])}"
-            _heatmap(rows, axes[0], axes[1], column, title, out / name)
+    context = f"sweep {sweep_name(sweep_dir)}, {len(rows):,} points"
+    by_column = {m.column: m for m in METRICS}
+    for name in names:
+        if name == "pareto.png":
+            pk.save(pareto_figure(rows, axes, context), out / name)
+            continue
+        kind, column = name.removesuffix(".png").split("_", 1)
+        metric = by_column[column]
+        if kind == "heatmap":
+            pk.save(heatmap_figure(rows, axes, metric, context), out / name)
         else:
-            name = f"line_{column}.png"
-            _line(rows, axes[0], column, title, out / name)
-        written.append(name)
-    if any(_num(r.get("policy_energy_pj")) is not None for r in rows):
-        _pareto(rows, axes, out / "pareto.png")
-        written.append("pareto.png")
-    return written
+            pk.save(line_figure(rows, axes[0], metric, context), out / name)
+    return names
 
 
-def _axis_values(rows: list[dict[str, Any]], axis: str) -> list[str]:
+def existing_plots(sweep_dir: Path) -> list[str]:
+    """The sweep plots present in ``sweep_dir/plots`` that the results support, in report order."""
+    axes, rows, _ = read_results(sweep_dir / "results.csv")
+    return [n for n in plot_names(axes, rows, "all") if (sweep_dir / "plots" / n).is_file()]
+
+
+def plot_title(name: str) -> str:
+    """What a plot file shows, for report.md: ``heatmap_speedup.png`` -> ``speedup (baseline
+    time / policy time), heatmap``."""
+    if name == "pareto.png":
+        return "Pareto front: energy against time"
+    kind, _, column = name.removesuffix(".png").partition("_")
+    metric = next((m for m in METRICS if m.column == column), None)
+    return f"{metric.title if metric else column}, {'heatmap' if kind == 'heatmap' else 'over the axis'}"
+
+
+def axis_values(rows: list[dict[str, Any]], axis: str) -> list[str]:
+    """The distinct values of ``axis`` in the rows, numerically sorted when all are numbers."""
     values = list(dict.fromkeys(r[axis] for r in rows))
-    numeric = [_num(v) for v in values]
+    numeric = [pk.to_float(v) for v in values]
     if all(n is not None for n in numeric):
         values = [v for _, v in sorted(zip(numeric, values))]
     return values
 
 
-def _heatmap(rows, x_axis: str, y_axis: str, column: str, title: str, path: Path) -> None:
-    xs, ys = _axis_values(rows, x_axis), _axis_values(rows, y_axis)
-    grid = [[math.nan] * len(xs) for _ in ys]
+def _unit_scale(values: list[float], unit: str) -> tuple[float, str]:
+    return (1.0, unit) if unit in ("%", "x", "pt") else pk.si_scale(values, unit)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def _tick_positions(n: int) -> list[int]:
+    step = max(1, math.ceil(n / MAX_TICKS))
+    return list(range(0, n, step))
+
+
+def heatmap_figure(rows: list[dict[str, Any]], axes: list[str], metric: Metric, context: str) -> "Figure":
+    import numpy as np
+
+    x_axis, y_axis = axes[0], axes[1]
+    xs, ys = axis_values(rows, x_axis), axis_values(rows, y_axis)
+    xi, yi = {v: j for j, v in enumerate(xs)}, {v: i for i, v in enumerate(ys)}
+    grid = np.full((len(ys), len(xs)), np.nan)
     for r in rows:  # with more than two axes, each cell keeps the best value over the others
-        v = _num(r.get(column))
+        v = metric.value(r)
         if v is None:
             continue
-        i, j = ys.index(r[y_axis]), xs.index(r[x_axis])
-        better_high = dict((m, b) for m, _, b in METRICS)[column] == "high"
-        cur = grid[i][j]
-        if math.isnan(cur) or (v > cur if better_high else v < cur):
-            grid[i][j] = v
-    fig = Figure(figsize=(1.2 + 0.9 * len(xs), 1.0 + 0.6 * len(ys)), constrained_layout=True)
-    ax = fig.subplots()
-    image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
-    ax.set_xticks(range(len(xs)), xs)
-    ax.set_yticks(range(len(ys)), ys)
-    ax.set_xlabel(x_axis)
-    ax.set_ylabel(y_axis)
-    ax.set_title(title, fontsize=10)
-    finite = [v for row in grid for v in row if not math.isnan(v)]
-    middle = (min(finite) + max(finite)) / 2 if finite else 0.0
-    for i, row in enumerate(grid):
-        for j, v in enumerate(row):
-            if not math.isnan(v):
-                ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=7,
-                        color="black" if v > middle else "white")
-    fig.colorbar(image, ax=ax)
-    fig.savefig(path, dpi=110)
+        i, j = yi[r[y_axis]], xi[r[x_axis]]
+        cur = grid[i, j]
+        if math.isnan(cur) or (v > cur if metric.better == "high" else v < cur):
+            grid[i, j] = v
+    finite = grid[np.isfinite(grid)]
+    scale, unit = _unit_scale([float(np.max(np.abs(finite)))] if finite.size else [], metric.unit)
+    shown = grid / scale
+    width = min(max(6.4, 2.3 + 0.72 * len(xs)), 12.0)
+    height = min(max(3.6, 2.1 + 0.42 * len(ys)), 10.0)
+    left = pk.label_margin_in([pk.shorten(str(v), 12) for v in ys], 8) + 0.35
+    fig = pk.figure(width, height, left=left, right=1.45, bottom=0.65, top=0.95)
+    ax = fig.add_subplot()
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis" if metric.better == "high" else "viridis_r"].with_extremes(bad="0.85")
+    image = ax.imshow(shown, origin="lower", aspect="auto", cmap=cmap, interpolation="nearest")
+    ax.set_xticks(_tick_positions(len(xs)), [pk.shorten(str(xs[j]), 12) for j in _tick_positions(len(xs))], fontsize=8)
+    ax.set_yticks(_tick_positions(len(ys)), [pk.shorten(str(ys[i]), 12) for i in _tick_positions(len(ys))], fontsize=8)
+    ax.set_xlabel(x_axis, fontsize=8.5)
+    ax.set_ylabel(y_axis, fontsize=8.5)
+    if shown.size <= MAX_CELL_TEXT and finite.size:
+        lo, hi = float(np.nanmin(shown)), float(np.nanmax(shown))
+        middle = (lo + hi) / 2
+        for i in range(len(ys)):
+            for j in range(len(xs)):
+                v = shown[i, j]
+                if math.isnan(v):
+                    ax.text(j, i, "–", ha="center", va="center", fontsize=7, color="0.3")
+                    continue
+                light = (v > middle) if metric.better == "high" else (v < middle)
+                ax.text(j, i, _fmt(v), ha="center", va="center", fontsize=7, color="black" if light else "white")
+    fig_w, fig_h = fig.get_figwidth(), fig.get_figheight()
+    bar_ax = fig.add_axes((1 - 1.2 / fig_w, 0.65 / fig_h, 0.16 / fig_w, 1 - (0.65 + 0.95) / fig_h))
+    bar = fig.colorbar(image, cax=bar_ax)
+    bar.set_label(f"{unit}" if unit not in ("x", "pt") else ("ratio" if unit == "x" else "points"), fontsize=8)
+    bar.ax.tick_params(labelsize=7.5)
+    pk.plain_axis(bar.ax, "y")
+    notes = ["higher is better" if metric.better == "high" else "lower is better"]
+    if len(axes) > 2:
+        notes.append(f"each cell the best over {', '.join(axes[2:])}")
+    if np.isnan(grid).any():
+        notes.append("grey: no result")
+    what = f"{metric.title}, {unit}" if unit not in ("x", "pt") else metric.title
+    pk.suptitle(fig, f"{context}\n{what}\n({'; '.join(notes)})")
+    return fig
 
 
-def _line(rows, axis: str, column: str, title: str, path: Path) -> None:
-    xs = _axis_values(rows, axis)
-    by_x = {r[axis]: _num(r.get(column)) for r in rows}
-    fig = Figure(figsize=(6, 3.6), constrained_layout=True)
-    ax = fig.subplots()
-    ax.plot(range(len(xs)), [by_x[x] for x in xs], marker="o")
-    ax.set_xticks(range(len(xs)), xs)
-    ax.set_xlabel(axis)
-    ax.set_title(title, fontsize=10)
+def line_figure(rows: list[dict[str, Any]], axis: str, metric: Metric, context: str) -> "Figure":
+    xs = axis_values(rows, axis)
+    by_x = {r[axis]: r for r in rows}
+    series = [("policy", [metric.value(by_x[x]) for x in xs])]
+    if metric.baseline and any(metric.baseline_value(by_x[x]) is not None for x in xs):
+        series.append(("baseline", [metric.baseline_value(by_x[x]) for x in xs]))
+    values = [v for _, vs in series for v in vs if v is not None]
+    scale, unit = _unit_scale(values, metric.unit)
+    fig = pk.figure(7.0, 4.2, left=0.9, right=0.3, bottom=0.95, top=0.75)
+    ax = fig.add_subplot()
+    for label, vs in series:
+        pts = [(i, v / scale) for i, v in enumerate(vs) if v is not None]
+        ax.plot([i for i, _ in pts], [v for _, v in pts], marker="o", markersize=4, color=pk.RUN_COLORS[label],
+                label="4-bit policy" if label == "policy" else "16-bit baseline")
+    top = max([v / scale for v in values] + [0.0])
+    bottom = min([v / scale for v in values] + [0.0])
+    pad = (top - bottom) * 0.08 or 1.0
+    ax.set_ylim(bottom - (pad if bottom < 0 else 0), top + pad)  # from zero: a 0.1 % change looks like one
+    if metric.unit == "x":
+        ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(_tick_positions(len(xs)), [pk.shorten(str(xs[i]), 12) for i in _tick_positions(len(xs))], fontsize=8)
+    ax.set_xlim(-0.5, len(xs) - 0.5)
+    ax.set_xlabel(axis, fontsize=8.5)
+    ax.set_ylabel(unit if unit not in ("x", "pt") else ("ratio" if unit == "x" else "points"), fontsize=8.5)
+    ax.tick_params(axis="y", labelsize=8)
+    pk.plain_axis(ax, "y")
     ax.grid(alpha=0.3)
-    fig.savefig(path, dpi=110)
+    if len(series) > 1:
+        ax.legend(fontsize=8, loc="lower right")
+    policy = [v for v in series[0][1] if v is not None]
+    spread = ""
+    if policy and min(policy) > 0:
+        spread = f"; the policy's varies by {(max(policy) - min(policy)) / min(policy):.2%} over {axis}"
+    pk.suptitle(fig, f"{context}\n{metric.title}{spread}")
+    return fig
 
 
 def pareto_front(points: list[tuple[float, float, int]]) -> list[int]:
@@ -134,26 +291,83 @@ def pareto_front(points: list[tuple[float, float, int]]) -> list[int]:
     return front
 
 
-def _pareto(rows, axes: list[str], path: Path) -> None:
-    pts = [
-        (_num(r.get("policy_time_s")), _num(r.get("policy_energy_pj")), k)
-        for k, r in enumerate(rows)
-    ]
-    pts = [(t, e, k) for t, e, k in pts if t is not None and e is not None]
-    front = pareto_front(pts)
-    fig = Figure(figsize=(7, 4.5), constrained_layout=True)
-    ax = fig.subplots()
-    ax.scatter([t for t, _, _ in pts], [e for _, e, _ in pts], s=12, color="0.6", label="points")
-    fx = [rows[k] for k in front]
-    ax.plot([_num(r["policy_time_s"]) for r in fx], [_num(r["policy_energy_pj"]) for r in fx],
-            marker="o", color="tab:red", label="Pareto front")
-    for r in fx[:8]:
-        label = ", ".join(f"{a}={r[a]}" for a in axes)
-        ax.annotate(label, (_num(r["policy_time_s"]), _num(r["policy_energy_pj"])), fontsize=6,
-                    xytext=(4, 4), textcoords="offset points")
-    ax.set_xlabel("time per run, s (4-bit policy)")
-    ax.set_ylabel("energy, pJ (4-bit policy)")
-    ax.set_title("energy vs time")
-    ax.legend(fontsize=8)
+def point_label(row: dict[str, Any], axes: list[str]) -> str:
+    """``rows=64, cols=32, ifmap_kib=256``: the axes' values, by the last part of their path
+    when that part is unambiguous."""
+    short = [a.rsplit(".", 1)[-1] for a in axes]
+    names = short if len(set(short)) == len(short) else axes
+    return ", ".join(f"{n}={row[a]}" for n, a in zip(names, axes))
+
+
+def front_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    pts = [(pk.to_float(r.get("policy_time_s")), pk.to_float(r.get("policy_energy_pj")), k) for k, r in enumerate(rows)]
+    return [rows[k] for k in pareto_front([(t, e, k) for t, e, k in pts if t is not None and e is not None])]
+
+
+def _label_front(ax, xs: list[float], ys: list[float]) -> None:
+    """Number the front's points with labels in a column beside the front, each joined to its
+    point by a thin line, pushed apart so that no two labels overlap however close the points."""
+    if not xs:
+        return
+    ax.set_xlim(ax.get_xlim())  # freeze the limits: the transform below needs the final ones
+    ax.set_ylim(ax.get_ylim())
+    to_axes = ax.transData + ax.transAxes.inverted()
+    pts = [tuple(to_axes.transform((x, y))) for x, y in zip(xs, ys)]
+    right = max(px for px, _ in pts) + 0.1
+    column_x, side = (right, "left") if right < 0.9 else (max(min(px for px, _ in pts) - 0.1, 0.05), "right")
+    order = sorted(range(len(pts)), key=lambda i: pts[i][1])
+    gap = 0.055
+    placed: list[float] = []
+    for i in order:
+        y = max(pts[i][1], placed[-1] + gap) if placed else pts[i][1]
+        placed.append(y)
+    overflow = placed[-1] - 0.97
+    if overflow > 0:
+        placed = [max(y - overflow, 0.03 + k * gap) for k, y in enumerate(placed)]
+    for i, y in zip(order, placed):
+        ax.annotate(str(i + 1), (xs[i], ys[i]), xytext=(column_x, y), textcoords="axes fraction", fontsize=7,
+                    color="tab:red", va="center", ha=side,
+                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
+                    arrowprops={"arrowstyle": "-", "color": "tab:red", "linewidth": 0.5, "alpha": 0.7, "shrinkB": 3})
+
+
+def pareto_figure(rows: list[dict[str, Any]], axes: list[str], context: str) -> "Figure":
+    pts = [(pk.to_float(r.get("policy_time_s")), pk.to_float(r.get("policy_energy_pj")), r) for r in rows]
+    pts = [(t, e * 1e-12, r) for t, e, r in pts if t is not None and e is not None]
+    front = front_rows(rows)
+    t_scale, t_unit = pk.si_scale([t for t, _, _ in pts], "s")
+    e_scale, e_unit = pk.si_scale([e for _, e, _ in pts], "J")
+    labels = [f"{i + 1}: {pk.shorten(point_label(r, axes), 48)}" for i, r in enumerate(front[:MAX_PARETO_LABELS])]
+    if len(front) > MAX_PARETO_LABELS:
+        labels.append(f"(+{len(front) - MAX_PARETO_LABELS} more in report.md)")
+    side = max(2.0, 0.3 + max(len(s) for s in labels) * 6.5 * 0.6 / 72) if labels else 0.3
+    fig = pk.figure(6.5 + side, 5.0, left=0.85, right=side, bottom=0.95, top=0.75)
+    ax = fig.add_subplot()
+    ax.scatter([t / t_scale for t, _, _ in pts], [e / e_scale for _, e, _ in pts], s=14, color="0.6", linewidths=0,
+               label=f"all {len(pts):,} points")
+    fx = [pk.to_float(r["policy_time_s"]) / t_scale for r in front]  # type: ignore[operator]
+    fy = [pk.to_float(r["policy_energy_pj"]) * 1e-12 / e_scale for r in front]  # type: ignore[operator]
+    ax.plot(fx, fy, marker="o", markersize=5, color="tab:red", label=f"Pareto front ({len(front)} points)")
+    spread_t = max(t for t, _, _ in pts) / max(min(t for t, _, _ in pts), 1e-300)
+    spread_e = max(e for _, e, _ in pts) / max(min(e for _, e, _ in pts), 1e-300)
+    # a log axis for a wide spread; else from zero, so that a 0.1 % difference looks like one
+    if spread_t > 30:
+        ax.set_xscale("log")
+    else:
+        ax.set_xlim(0, max(fx + [t / t_scale for t, _, _ in pts]) * 1.06)
+    if spread_e > 30:
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(0, max(fy + [e / e_scale for _, e, _ in pts]) * 1.08)
+    _label_front(ax, fx[:MAX_PARETO_LABELS], fy[:MAX_PARETO_LABELS])
+    ax.text(1.02, 1.0, "Pareto front, fastest first\n" + "\n".join(labels), transform=ax.transAxes, fontsize=6.5,
+            va="top", ha="left", family="monospace", linespacing=1.35)
+    ax.set_xlabel(f"time of the 4-bit policy, {t_unit}", fontsize=8.5)
+    ax.set_ylabel(f"energy of the 4-bit policy, {e_unit}", fontsize=8.5)
+    ax.tick_params(labelsize=8)
+    pk.plain_axis(ax)
+    pk.plain_log_axis(ax)
     ax.grid(alpha=0.3)
-    fig.savefig(path, dpi=110)
+    ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2, frameon=False)
+    pk.suptitle(fig, f"{context}\nenergy against time of the 4-bit policy; the front: no other point is both faster and cheaper")
+    return fig

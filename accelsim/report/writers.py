@@ -20,7 +20,6 @@ import yaml
 from accelsim.atomic import atomic_write_text
 from accelsim.report.files import publish_folder, staging_folder
 from accelsim.report.markdown import render_report
-from accelsim.report.run_plots import plot_run
 from accelsim.report.summary import OPS_COLUMNS, op_rows
 
 if TYPE_CHECKING:
@@ -207,19 +206,24 @@ def numerics_npz(result: "RunResult") -> bytes:
     return buf.getvalue()
 
 
-def finish_run_folder(folder: Path) -> list[str]:
-    """Draw every plot of a run folder and write its ``report.md``, from the folder's files alone."""
-    plots = plot_run(folder)
-    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-    config = yaml.safe_load((folder / "config.resolved.yaml").read_text(encoding="utf-8"))
-    with open(folder / "layers.csv", newline="", encoding="utf-8") as fh:
-        layers = list(csv.DictReader(fh))
-    atomic_write_text(folder / "report.md", render_report(summary, config, layers, plots))
-    return plots
+def finish_run_folder(folder: Path, plots: str = "summary") -> list[str]:
+    """Draw the plots of level ``plots`` (``none``, ``summary``, ``all``; see
+    :mod:`accelsim.report.run_plots`) and write ``report.md``, from the folder's files alone.
+    Return the plots drawn; ``report.md`` shows every plot in the folder (drawn now or earlier).
+    Matplotlib is imported only when a plot is drawn."""
+    from accelsim.report.run_plots import RunFolder, existing_plots, plot_run
+
+    files = RunFolder(folder)
+    drawn = plot_run(folder, plots, files)
+    atomic_write_text(
+        folder / "report.md", render_report(files.summary, files.config, files.layers, existing_plots(folder)),
+    )
+    return drawn
 
 
-def write_run_report(out_dir: Path, result: "RunResult") -> list[str]:
-    """Write the run folder atomically; return the names of the files written."""
+def write_run_report(out_dir: Path, result: "RunResult", plots: str = "summary") -> list[str]:
+    """Write the run folder atomically, with the plots of level ``plots``; return the names of
+    the files written."""
     files = {
         "config.resolved.yaml": yaml.safe_dump(resolved_config(result.setup), sort_keys=False, allow_unicode=True),
         "summary.json": dumps_json(result.summary),
@@ -240,10 +244,10 @@ def write_run_report(out_dir: Path, result: "RunResult") -> list[str]:
             (staging / name).write_text(text, encoding="utf-8")
         if result.training:
             (staging / "numerics.npz").write_bytes(numerics_npz(result))
-        plots = finish_run_folder(staging)
+        drawn = finish_run_folder(staging, plots)
         publish_folder(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     extra = ["numerics.npz"] if result.training else []
-    return list(files) + extra + ["report.md"] + [f"plots/{name}" for name in plots]
+    return list(files) + extra + ["report.md"] + [f"plots/{name}" for name in drawn]
