@@ -219,11 +219,31 @@ def load_data(spec: WorkloadSpec, network: Network, file: str) -> Dataset | None
     if spec.data.dataset is None:
         return None
     data = load_dataset(spec.data, network.input_shape, Path(file).parent, file)
-    out = network.layers[-1].out_shape[-1]
-    if spec.phases == "training" and out != data.classes:
+    last = network.layers[-1]
+    what = "tokens" if data.metric != "accuracy" else "classes"
+    if spec.phases == "training" and last.out_shape[-1] != data.classes:
         raise InputError.single(
-            file, "model", f"the last layer has {out} outputs but dataset {data.name!r} has {data.classes} classes",
+            file, "model", f"the last layer {last.name!r} has {last.out_shape[-1]} outputs but dataset "
+            f"{data.name!r} has {data.classes} {what}",
         )
+    if spec.phases == "training" and data.y_train.ndim == 2 and len(last.out_shape) != 2:
+        raise InputError.single(
+            file, "model", f"dataset {data.name!r} has a target per token, so the last layer {last.name!r} must give "
+            f"one per token, (tokens, {data.classes}); it gives {list(last.out_shape)}",
+        )
+    tokens = data.x_train.dtype.kind in "iu"
+    for layer in network.layers:
+        reads_input = not layer.inputs or "input" in layer.inputs
+        if layer.type == "embedding" and tokens and layer.vocab < data.classes:
+            raise InputError.single(
+                file, "model", f"embedding {layer.name!r} has vocab {layer.vocab} but dataset {data.name!r} has "
+                f"{data.classes} distinct tokens",
+            )
+        if tokens and reads_input and layer is network.layers[0] and layer.type != "embedding":
+            raise InputError.single(
+                file, "model", f"dataset {data.name!r} gives token ids: the first layer must be an embedding, "
+                f"not {layer.type} {layer.name!r}",
+            )
     return data
 
 
