@@ -40,6 +40,9 @@ from accelsim.spec.yamlio import open_regular
 
 SYNTHETIC_DEFAULT_SAMPLES = 2000
 SYNTHETIC_DEFAULT_CLASSES = 10
+#: Dataset kinds read from the user's files: ``accelsim validate`` loads them to check them (the
+#: others are checked by :func:`precheck` without generating them).
+FILE_DATASETS = ("npz", "mnist-idx")
 #: Samples in scikit-learn's digits.
 DIGITS_SAMPLES = 1797
 #: Largest uncompressed array data read from one dataset's files (npz members, IDX data), bytes.
