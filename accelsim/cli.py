@@ -216,8 +216,8 @@ def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
     )
     # validate everything before anything runs or is written (a plan accepted with --allow-long
     # may have many points: checking them shows progress too)
-    if sweep.point_count(plan) > 2000 and args.allow_long:
-        with Progress(*columns[:3], TimeElapsedColumn(), console=err, transient=True) as bar:
+    if sweep.check_point_count(plan, allow_long=args.allow_long) > 2000 and args.allow_long:
+        with Progress(*columns[:3], TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as bar:
             checking = bar.add_task("checking points", total=sweep.point_count(plan))
             points = sweep.plan_points(
                 plan, allow_long=True, progress=lambda done, total: bar.update(checking, completed=done),
@@ -225,7 +225,7 @@ def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
     else:
         points = sweep.plan_points(plan, allow_long=args.allow_long)
     sweep.check_cost(plan, points, args.jobs, allow_long=args.allow_long)
-    with Progress(*columns, console=err, transient=False) as bar:
+    with Progress(*columns, console=err, transient=False, disable=not err.is_terminal) as bar:
         task = bar.add_task(plan.name, total=None, failed=0, rate="")
         start = {"t": None, "n": 0}
 
@@ -281,7 +281,7 @@ def _cmd_validate(args: argparse.Namespace, out: Console, err: Console) -> int:
             for problem in exc.problems:
                 err.print(f"accelsim: error: {problem}", markup=False, highlight=False, soft_wrap=True)
         else:
-            out.print(f"ok  {name} ({kind})", markup=False, highlight=False)
+            out.print(f"ok  {name} ({kind})", markup=False, highlight=False, soft_wrap=True)
     return EXIT_BAD_INPUT if failed else EXIT_OK
 
 

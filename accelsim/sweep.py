@@ -224,8 +224,7 @@ def plan_points(
     """
     from accelsim.api import split_sets
 
-    count = point_count(plan)
-    budget.check_sweep_points(count, plan.source, _count_field(plan), allow_long=allow_long)
+    count = check_point_count(plan, allow_long=allow_long)
     problems: list[Problem] = []
     sections = [("fixed", p) for p, _ in plan.fixed] + [("grid", p) for p, _ in plan.grid] + [("zip", p) for p, _ in plan.zip]
     for section, path in sections:
@@ -276,6 +275,14 @@ def plan_points(
     if progress is not None:
         progress(count, count)
     return points
+
+
+def check_point_count(plan: SweepPlan, *, allow_long: bool = False) -> int:
+    """The number of points of ``plan``, refused (:func:`accelsim.budget.check_sweep_points`) before
+    any point is expanded when there are too many."""
+    count = point_count(plan)
+    budget.check_sweep_points(count, plan.source, _count_field(plan), allow_long=allow_long)
+    return count
 
 
 def _count_field(plan: SweepPlan) -> str:
@@ -798,7 +805,27 @@ def check_scheduler(address: str) -> None:
         )
 
 
-def _run_dask(waves: list[list[dict]], jobs: int | None, scheduler: str | None) -> Iterable[dict]:
+def _probe(address: str) -> None:
+    """Fail at once, as an environment error, when nothing listens at a tcp:// scheduler address
+    (instead of retrying until the client's timeout)."""
+    match = re.match(r"^tcp://\[?([^\]/]+?)\]?:(\d+)/?$", address.strip())
+    if not match:
+        return
+    import socket
+
+    try:
+        socket.create_connection((match[1], int(match[2])), timeout=5).close()
+    except OSError as exc:
+        raise ConnectionError(
+            errno.ECONNREFUSED, f"cannot reach the Dask scheduler {address}: {exc.strerror or exc}", "--scheduler",
+        ) from None
+
+
+def _run_dask(
+    waves: list[list[dict]], jobs: int | None, scheduler: str | None, fn: Callable[[dict], dict] = run_point,
+) -> Iterable[dict]:
+    """Run the waves' tasks on Dask (``scheduler``, or a local cluster of ``jobs`` workers),
+    yielding each result as it arrives; a task whose workers keep dying is recorded as failed."""
     total = sum(len(w) for w in waves)
     if not total:
         return
@@ -811,6 +838,7 @@ def _run_dask(waves: list[list[dict]], jobs: int | None, scheduler: str | None) 
     try:
         if scheduler:
             check_scheduler(scheduler)
+            _probe(scheduler)
             try:
                 client = Client(scheduler, timeout="10s")
             except (OSError, TimeoutError) as exc:
@@ -828,7 +856,7 @@ def _run_dask(waves: list[list[dict]], jobs: int | None, scheduler: str | None) 
             client = Client(cluster)
         try:
             for tasks in waves:
-                futures = client.map(run_point, tasks, pure=False)
+                futures = client.map(fn, tasks, pure=False)
                 by_key = {fut.key: task for fut, task in zip(futures, tasks)}
                 for fut in as_completed(futures):
                     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -102,12 +103,19 @@ def _csv(path: Path, needed: tuple[str, ...]) -> None:
 
 
 def _guarded(path: Path, draw) -> list[str]:
-    """Draw; a value the files hold that the plots cannot use is the folder's fault, not accelsim's."""
+    """Draw; a value the files hold that the plots cannot use is the folder's fault, not accelsim's
+    (and a ``plots`` folder this call created is removed again: a refused folder is left as it was)."""
+    plots = path.parent / "plots"
+    fresh = not plots.exists()
     try:
         return draw()
-    except InputError:
-        raise
-    except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError, csv.Error) as exc:
+    except BaseException as exc:
+        if fresh and plots.is_dir() and not plots.is_symlink():
+            shutil.rmtree(plots, ignore_errors=True)
+        if isinstance(exc, InputError) or not isinstance(
+            exc, (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError, csv.Error),
+        ):
+            raise
         raise InputError.single(
             str(path.parent), "", f"cannot plot: its files look damaged or edited ({type(exc).__name__}: {exc}); {_REDO}",
         ) from None

@@ -239,6 +239,14 @@ def _message(err: dict, data: Any, path: list, root: type[BaseModel]) -> str:
         return f"unknown key {key!r}{hint}{tail}"
     if kind == "missing":
         return "required field is missing"
+    if kind in ("too_long", "too_short"):
+        ctx = err.get("ctx") or {}
+        value = err.get("input")
+        have = len(value) if hasattr(value, "__len__") else "?"
+        if kind == "too_long":
+            return f"must have at most {ctx.get('max_length')} items; got {have}"
+        least = ctx.get("min_length")
+        return f"must have at least {least} item{'s' if least != 1 else ''}; got {have}"
     msg = err["msg"]
     for head in ("Value error, ", "Assertion failed, "):
         if msg.startswith(head):

@@ -205,7 +205,11 @@ def _as_pair(value: Any) -> Any:
     """Accept ``3`` for ``[3, 3]`` (and a YAML list for the tuple)."""
     if isinstance(value, list):
         return tuple(value)
-    return (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
+    if isinstance(value, tuple):
+        return value
+    raise ValueError("must be an integer or a pair [height, width] of integers")
 
 
 _WinInt = Annotated[int, Field(ge=1, le=4096)]
@@ -415,7 +419,7 @@ class WorkloadSpec(StrictModel):
     precision: Union[str, dict[str, Any]] = Field("int4", description="policy preset or overrides")
     baseline: Union[str, dict[str, Any]] = Field("fp16", description="baseline preset or overrides")
 
-    @field_validator("precision", "baseline")
+    @field_validator("precision", "baseline", mode="before")
     @classmethod
     def _precision_value(cls, value: Any) -> Any:
         return _check_precision(value)
