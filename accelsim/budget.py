@@ -47,6 +47,8 @@ POINT_OVERHEAD_S = 0.3
 
 #: Largest forward MACs of one step: beyond it cycle counts leave 64-bit integers on any machine.
 MAX_STEP_MACS = 10**18
+#: Largest forward MACs of a whole timed run (steps × one step's MACs): a year of an exa-MAC/s machine.
+MAX_RUN_MACS = 10**25
 #: Largest number of points of a sweep, accepted or not: their plan alone would fill memory.
 MAX_SWEEP_POINTS = 1_000_000
 #: Points a sweep may have without ``--allow-long`` (before its time is even estimated).
@@ -189,6 +191,13 @@ def check_sizes(workload: "WorkloadSpec", network: "Network", file: str) -> None
             file, "model",
             f"one step has {macs:.3g} MACs, more than the {MAX_STEP_MACS:.0e} accelsim can count (its cycle "
             "figures would overflow); use smaller layers or a smaller data.batch_size",
+        ), acceptable=False)
+    steps = workload.training.steps or 1
+    if not workload.trained and steps * macs > MAX_RUN_MACS:
+        raise BudgetError(Problem(
+            file, "training.steps",
+            f"{steps:,} steps of {macs:.3g} MACs are {steps * macs:.3g} MACs, more than the {MAX_RUN_MACS:.0e} a timed "
+            "run may have (a year of an exa-MAC/s machine); time fewer steps",
         ), acceptable=False)
     if workload.trained:
         elements = sum(layer.out_elements(batch) + layer.weight_elements() for layer in network.layers)

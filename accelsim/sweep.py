@@ -50,6 +50,7 @@ import json
 import multiprocessing
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import sys
@@ -115,15 +116,17 @@ class SweepPlan:
     def axes(self) -> list[str]:
         return [p for p, _ in self.grid] + [p for p, _ in self.zip]
 
-    def combinations(self) -> list[tuple[tuple[str, Any], ...]]:
-        """Every point's (path, value) pairs: the product of the grid axes and the zipped block."""
+    def combinations(self) -> Iterable[tuple[tuple[str, Any], ...]]:
+        """Every point's (path, value) pairs, one by one: the product of the grid axes and the
+        zipped block (generated, never all held at once)."""
         factors: list[list[tuple[tuple[str, Any], ...]]] = [
             [((path, v),) for v in values] for path, values in self.grid
         ]
         if self.zip:
             length = len(self.zip[0][1])
             factors.append([tuple((path, values[i]) for path, values in self.zip) for i in range(length)])
-        return [tuple(itertools.chain.from_iterable(combo)) for combo in itertools.product(*factors)]
+        for combo in itertools.product(*factors):
+            yield tuple(itertools.chain.from_iterable(combo))
 
 
 def load_sweep_file(path: Path) -> SweepPlan:
@@ -239,7 +242,7 @@ def plan_points(
     bdata = load_yaml_file(plan.baseline_hw) if plan.baseline_hw else None
     points = []
     keys: dict[str, int] = {}
-    for index, params in enumerate(_combinations(plan)):
+    for index, params in enumerate(plan.combinations()):
         if progress is not None and index % 500 == 0:
             progress(index, count)
         sets = _sets(plan.fixed) + _sets(params)
@@ -290,18 +293,6 @@ def _count_field(plan: SweepPlan) -> str:
     if not plan.source.startswith("--"):
         return "grid" if plan.grid else "zip"
     return ", ".join(plan.axes)
-
-
-def _combinations(plan: SweepPlan) -> Iterable[tuple[tuple[str, Any], ...]]:
-    """Every point's (path, value) pairs, generated one by one (as :meth:`SweepPlan.combinations`)."""
-    factors: list[list[tuple[tuple[str, Any], ...]]] = [
-        [((path, v),) for v in values] for path, values in plan.grid
-    ]
-    if plan.zip:
-        length = len(plan.zip[0][1])
-        factors.append([tuple((path, values[i]) for path, values in plan.zip) for i in range(length)])
-    for combo in itertools.product(*factors):
-        yield tuple(itertools.chain.from_iterable(combo))
 
 
 def check_cost(plan: SweepPlan, points: list[Point], jobs: int | None = None, *, allow_long: bool = False) -> None:
@@ -596,8 +587,6 @@ def run_sweep(
         try:
             export_csv(store, points, plan.axes, staging / CSV_NAME)
         except BaseException:
-            import shutil
-
             shutil.rmtree(staging, ignore_errors=True)
             raise
     finally:
@@ -615,8 +604,6 @@ def publish_results(staging: Path, out_dir: Path) -> None:
         plot_sweep(staging)
         report_files.publish_items(staging, out_dir, keep=STORE_FILES)
     except BaseException:
-        import shutil
-
         shutil.rmtree(staging, ignore_errors=True)
         raise
 

@@ -228,6 +228,8 @@ SPEC_CASES: list[tuple[str, str, str, str]] = [
     ("wl-zoo-heads-divide", "wl", "version: 1\nname: z\nmodel: {zoo: bert_base, params: {heads: 7}}\n", "model: heads: heads=7 must divide hidden=768"),
     ("wl-zoo-huge-step", "wl", "version: 1\nname: z\nmodel: {zoo: vgg16, input: [3, 16384, 16384]}\ndata: {batch_size: 1048576}\n",
      "model: one step has 8.67e+19 MACs, more than the 1e+18 accelsim can count"),
+    ("wl-steps-absurd", "wl", "version: 1\nname: z\nmodel: {zoo: vgg16}\ntraining: {steps: 1000000000000}\ndata: {batch_size: 1048576}\n",
+     "training.steps: 1,000,000,000,000 steps of 1.62e+16 MACs are 1.62e+28 MACs, more than the 1e+25"),
     ("wl-topology-missing", "wl", "version: 1\nname: t\nmodel: {topology: nothere.csv}\n", "nothere.csv: topology CSV not found"),
     # trained workloads: data and cost
     ("tr-epochs-zero", "trained", trained("epochs: 1", "epochs: 0"), "training.epochs: must be greater than or equal to 1; got 0"),
