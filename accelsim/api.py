@@ -14,21 +14,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from accelsim import energy
+from accelsim import budget, energy
 from accelsim.errors import InputError
 from accelsim.hw.tech import TechTable
 from accelsim.hw.machine import Machine
 from accelsim.numerics.policy import PrecisionPolicy
-from accelsim.nn.datasets import Dataset, load_dataset
+from accelsim.nn.datasets import FILE_DATASETS, Dataset, load_dataset
 from accelsim.nn.model import check_trainable
 from accelsim.nn.train import TrainResult, train_cached
-from accelsim.report.files import ReportFolderError, check_replaceable
+from accelsim.report.files import ReportFolderError, check_replaceable, report_folder_name
 from accelsim.report.summary import build_summary
 from accelsim.report.writers import write_run_report
 from accelsim.sim.engine import simulate_step
 from accelsim.sim.result import ActionCounts, StepResult
 from accelsim.spec import load as spec_load
-from accelsim.spec.models import HardwareSpec, LayerListModel, WorkloadSpec, suggest
+from accelsim.spec.models import HardwareSpec, LayerListModel, WorkloadSpec, derived_name, suggest
 from accelsim.trace import Trace
 from accelsim.workload.builder import build_step
 from accelsim.workload.graph import GraphError, Network
@@ -99,8 +99,7 @@ def load_hardware(path: str | Path, sets: Sequence[str] = ()) -> HardwareSpec:
 
 
 def _safe_name(stem: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c in "._+-" else "-" for c in stem).strip("-.") or "topology"
-    return cleaned[:100]
+    return derived_name(stem, "topology")
 
 
 @dataclass(frozen=True)
@@ -284,8 +283,11 @@ def check_trainable_workload(spec: WorkloadSpec, network: Network, file: str) ->
         raise InputError.single(file, where, f"layer {exc} (this workload has a dataset, so it is trained)") from None
 
 
-def validate_file(path: Path) -> str:
+def validate_file(path: Path, *, allow_long: bool = False) -> str:
     """Validate one file of any kind, as deeply as it can be checked alone; return its kind.
+
+    A workload is refused for what ``run`` would refuse before it starts: its data files, its sizes
+    and its cost (:mod:`accelsim.budget`; ``allow_long`` accepts long work).
 
     A sweep file's points are checked by :func:`accelsim.sweep.plan_points` (the sweep layer sits
     above this one)."""
@@ -301,7 +303,12 @@ def validate_file(path: Path) -> str:
     if isinstance(spec, WorkloadSpec):
         for role in ("precision", "baseline"):
             spec_load.resolved_policy(getattr(spec, role), str(path), role)
-        check_trainable_workload(spec, build_network(spec, str(path), path.parent), str(path))
+        network = build_network(spec, str(path), path.parent)
+        check_trainable_workload(spec, network, str(path))
+        # -- what run refuses before it starts (accelsim.budget; the data's own files) ----------
+        budget.check_workload(spec, network, str(path), allow_long=allow_long)
+        if spec.data.dataset in FILE_DATASETS:
+            load_data(spec, network, str(path))
     elif isinstance(spec, HardwareSpec):
         energy.check_table_covers(energy.load_table(spec.technology, path), Machine(spec, str(path)))
         if spec.baseline:
@@ -403,7 +410,7 @@ def train_both(
 
 
 def default_out_dir(setup: Setup, reports_dir: Path = Path("reports")) -> Path:
-    return reports_dir / f"{setup.workload.name}-{setup.hardware.name}"
+    return reports_dir / report_folder_name(setup.workload.name, setup.hardware.name, setup.sets)
 
 
 def run(
@@ -418,6 +425,7 @@ def run(
     progress: Progress | None = None,
     cache_dir: str | Path | None = "default",
     plots: str = "summary",
+    allow_long: bool = False,
 ) -> RunResult:
     """Simulate the workload in its 4-bit policy and its baseline precision and compare them;
     train it in both precisions when it has a dataset.
@@ -426,13 +434,16 @@ def run(
     folder then appears in one rename. Trainings are cached in ``cache_dir`` (default
     ``<reports_dir>/.cache/training``; ``None`` disables the cache) by a hash of everything they
     depend on, so re-runs and sweeps over hardware never retrain. ``plots`` is the plot level
-    (``none``, ``summary``, ``all``; :mod:`accelsim.report.run_plots`).
+    (``none``, ``summary``, ``all``; :mod:`accelsim.report.run_plots`). Work estimated to take
+    longer than :data:`accelsim.budget.LIMIT_S` is refused before it starts unless ``allow_long``.
     """
     def note(message: str, done: int | None = None, total: int | None = None) -> None:
         if progress is not None:
             progress(message, done, total)
 
     setup = prepare(workload_path, hardware_path, baseline_hw=baseline_hw, sets=sets)
+    # -- cost estimate (accelsim.budget): refuse what cannot finish, before anything starts -----
+    budget.check_setup(setup, allow_long=allow_long)
     out_dir = Path(out) if out is not None else default_out_dir(setup, Path(reports_dir))
     if write:
         try:

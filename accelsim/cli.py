@@ -1,8 +1,11 @@
 """The ``accelsim`` command: the only module that prints, parses argv or chooses exit codes.
 
 Exit codes: 0 success; 2 bad input (one line per problem, naming the file and the field, no
-traceback); 3 a sweep finished but some of its points failed; 1 an internal error or an
-environment failure (a folder that cannot be written, a full disk); 130 interrupted.
+traceback), including work refused before it starts because it would take too long
+(``--allow-long`` accepts it) or could not fit at all; 3 a sweep finished but some of its points
+failed; 1 an internal error or an environment failure (a folder that cannot be written, a full
+disk, out of memory, an unreachable scheduler); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM,
+which ends a sweep and its workers like Ctrl-C).
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Sequence  # noqa: E402
 
@@ -28,6 +33,15 @@ EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind like Ctrl-C (staging folders removed, sweep workers stopped)."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--retrain", action="store_true", help="train again instead of using cached trainings")
     _add_plots(p, "summary")
     _add_set(p)
+    _add_allow_long(p)
 
     p = sub.add_parser(
         "sweep", help="run many configurations (grid/zip over spec fields) in parallel, resumably",
@@ -61,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=("local", "dask"), default="local", help="local processes or Dask")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="submit to an existing Dask scheduler")
     _add_plots(p, "summary")
+    _add_allow_long(p)
 
     p = sub.add_parser("plot", help="regenerate the plots of a run or sweep folder from its files")
     p.add_argument("folder", metavar="DIR")
@@ -72,10 +88,15 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check spec files and print every problem")
     p.add_argument("files", nargs="+", metavar="FILE")
+    _add_allow_long(p)
 
     p = sub.add_parser("trace", help="write the trace of one step as JSON lines")
     p.add_argument("workload", help="workload YAML or SCALE-Sim topology CSV")
-    p.add_argument("-o", "--output", metavar="FILE", help="output file (default: standard output)")
+    p.add_argument(
+        "-o", "--output", metavar="FILE",
+        help="output file (default: standard output); a file is replaced atomically, a pipe or a "
+        "character device (/dev/null) written to as a stream, a symlink's target replaced",
+    )
     p.add_argument("--baseline", action="store_true", help="trace the baseline precision instead of the policy")
     _add_set(p)
     return parser
@@ -97,6 +118,13 @@ def _add_plots(p: argparse.ArgumentParser, default: str) -> None:
                    "'accelsim plot DIR' draws the rest later)")
 
 
+def _add_allow_long(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allow-long", action="store_true",
+        help="run work estimated to take longer than 10 minutes (refused otherwise, with the estimate)",
+    )
+
+
 def _add_set(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--set", action="append", default=[], metavar="PATH=VALUE",
@@ -109,6 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = Console()
     err = Console(stderr=True)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return _COMMANDS[args.command](args, out, err)
     except InputError as exc:
@@ -118,6 +149,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("accelsim: interrupted", markup=False)
         return EXIT_INTERRUPTED
+    except Terminated:
+        err.print("accelsim: terminated", markup=False)
+        return EXIT_TERMINATED
+    except MemoryError:
+        err.print("accelsim: error: out of memory", markup=False)
+        return EXIT_INTERNAL
     except OSError as exc:  # the environment, not the input: a folder not writable, a full disk
         where = f"{exc.filename}: " if exc.filename else ""
         err.print(f"accelsim: error: {where}{exc.strerror or exc}", markup=False, highlight=False, soft_wrap=True)
@@ -130,6 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             markup=False, highlight=False, soft_wrap=True,
         )
         return EXIT_INTERNAL
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _cmd_run(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -148,6 +188,7 @@ def _cmd_run(args: argparse.Namespace, out: Console, err: Console) -> int:
         result = api.run(
             args.workload, args.hardware, out=args.out, baseline_hw=args.baseline_hw, sets=args.set,
             progress=progress, cache_dir=None if args.retrain else "default", plots=args.plots,
+            allow_long=args.allow_long,
         )
     out.print(comparison_table(result.summary))
     for note in (*result.summary["notes"], *result.notes):
@@ -181,13 +222,26 @@ def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
         )
     else:
         raise InputError.single("accelsim sweep", "", "expected SWEEP.yaml, or WORKLOAD HW with --grid/--zip")
+    if args.scheduler is not None:
+        sweep.check_scheduler(args.scheduler)
     out_dir = Path(args.out) if args.out else Path("reports") / f"sweep-{plan.name}"
-    points = sweep.plan_points(plan)  # validate everything before anything runs or is written
+    sweep.check_folder(out_dir)
     columns = (
         TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[failed]} failed"), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
     )
-    with Progress(*columns, console=err, transient=False) as bar:
+    # validate everything before anything runs or is written (a plan accepted with --allow-long
+    # may have many points: checking them shows progress too)
+    if sweep.check_point_count(plan, allow_long=args.allow_long) > 2000 and args.allow_long:
+        with Progress(*columns[:3], TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as bar:
+            checking = bar.add_task("checking points", total=sweep.point_count(plan))
+            points = sweep.plan_points(
+                plan, allow_long=True, progress=lambda done, total: bar.update(checking, completed=done),
+            )
+    else:
+        points = sweep.plan_points(plan, allow_long=args.allow_long)
+    sweep.check_cost(plan, points, args.jobs, allow_long=args.allow_long)
+    with Progress(*columns, console=err, transient=False, disable=not err.is_terminal) as bar:
         task = bar.add_task(plan.name, total=None, failed=0, rate="")
         start = {"t": None, "n": 0}
 
@@ -203,8 +257,10 @@ def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
 
         outcome = sweep.run_sweep(
             plan, out_dir, jobs=args.jobs, executor=args.executor, scheduler=args.scheduler,
-            progress=progress, points=points, plots=args.plots,
+            progress=progress, points=points, plots=args.plots, allow_long=args.allow_long,
         )
+    for note in outcome.notes:
+        err.print(f"accelsim: note: {note}", markup=False, highlight=False, soft_wrap=True)
     out.print(
         f"{outcome.total} points: {outcome.ok} run, {outcome.skipped} already done, {outcome.failed} failed",
         highlight=False,
@@ -249,27 +305,32 @@ def _cmd_validate(args: argparse.Namespace, out: Console, err: Console) -> int:
     failed = 0
     for name in args.files:
         try:
-            kind = api.validate_file(Path(name))
+            kind = api.validate_file(Path(name), allow_long=args.allow_long)
             if kind == "sweep":
                 from accelsim import sweep
 
-                sweep.plan_points(sweep.load_sweep_file(Path(name)))
+                plan = sweep.load_sweep_file(Path(name))
+                sweep.check_cost(plan, sweep.plan_points(plan, allow_long=args.allow_long), allow_long=args.allow_long)
         except InputError as exc:
             failed += 1
             for problem in exc.problems:
                 err.print(f"accelsim: error: {problem}", markup=False, highlight=False, soft_wrap=True)
         else:
-            out.print(f"ok  {name} ({kind})", markup=False, highlight=False)
+            out.print(f"ok  {name} ({kind})", markup=False, highlight=False, soft_wrap=True)
     return EXIT_BAD_INPUT if failed else EXIT_OK
 
 
 def _cmd_trace(args: argparse.Namespace, out: Console, err: Console) -> int:
     from accelsim import api
+    from accelsim.atomic import OutputError
     from accelsim.trace import dumps_trace, write_trace
 
     trace = api.trace_workload(args.workload, sets=args.set, baseline=args.baseline)
     if args.output:
-        write_trace(trace, Path(args.output))
+        try:
+            write_trace(trace, Path(args.output))
+        except OutputError as exc:
+            raise InputError.single("-o", "", str(exc)) from None
         err.print(f"wrote {len(trace)} ops to {args.output}", markup=False, highlight=False)
     else:
         sys.stdout.write(dumps_trace(trace))

@@ -15,22 +15,57 @@ point keyed by a hash of the point's resolved configuration, each in its own tra
 killed at any moment keeps every finished point and no partial row, and re-running it skips the
 points already done. ``results.csv`` is exported from the store, one column per swept field, then
 the figures of both runs and the ratios.
+
+Robustness:
+
+* **Bounded.** The number of points is known before any is expanded; a sweep beyond
+  :data:`accelsim.budget.SWEEP_POINTS_LIMIT` points, or estimated to take longer than
+  :data:`accelsim.budget.LIMIT_S`, is refused unless ``allow_long`` (``--allow-long``). A value
+  listed twice on one axis is an error (the point would run twice).
+* **Workers die with the sweep.** Local workers are processes of their own pool that end when the
+  sweep's process ends however it ends: each watches its parent (on Linux the kernel kills it the
+  moment the parent dies, ``PR_SET_PDEATHSIG``; elsewhere a watchdog thread notices within half a
+  second), and they never hold the terminal: their standard output and error go to ``/dev/null``,
+  so ``accelsim sweep … | tee log`` ends when the sweep does. SIGTERM ends the sweep like Ctrl-C.
+* **A dead worker costs one point, not the sweep.** A worker that dies (killed, out of memory)
+  has its point run once more on a fresh worker; if that dies too, the point is recorded as failed
+  with the reason and the sweep carries on. On Dask, the scheduler retries a point whose worker
+  died, then it is recorded as failed.
+* **A damaged store is set aside.** A ``results.sqlite`` that SQLite cannot read is moved to
+  ``results.sqlite.damaged-<time>``; the points that can still be read from it are copied into a
+  fresh store, and the outcome's ``notes`` say so; the others run again.
+* **The folder is replaced whole.** ``results.csv``, the plots (and any file the plots write) are
+  regenerated on every run and put in place item by item without a gap; files of an earlier run
+  that are no longer written (plots of other axes) are deleted; a folder accelsim did not write, or
+  one holding a file it did not write, is refused (:mod:`accelsim.report.files`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import itertools
 import json
 import multiprocessing
+import os
+import re
+import shutil
+import signal
 import sqlite3
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import sys
+import threading
+import time
+from collections import deque
 from dataclasses import dataclass, field
+from multiprocessing.connection import wait as wait_ready
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from accelsim import budget
 from accelsim.atomic import atomic_write_text
 from accelsim.errors import InputError, Problem
+from accelsim.report import files as report_files
 from accelsim.spec import load as spec_load
 from accelsim.spec.load import union_members
 from accelsim.spec.models import HardwareSpec, SweepSpec, WorkloadSpec, suggest
@@ -39,6 +74,8 @@ from accelsim.workload.model import resolve_path
 
 STORE_NAME = "results.sqlite"
 CSV_NAME = "results.csv"
+#: Files of the store (SQLite's own companions included): kept in place from run to run.
+STORE_FILES = (STORE_NAME, f"{STORE_NAME}-wal", f"{STORE_NAME}-shm", f"{STORE_NAME}-journal")
 
 #: Figures exported per run (``policy_*`` and ``baseline_*`` columns), then the ratios.
 RUN_FIGURES = ("cycles", "time_s", "energy_pj", "area_mm2", "utilization", "accuracy", "steps")
@@ -79,15 +116,17 @@ class SweepPlan:
     def axes(self) -> list[str]:
         return [p for p, _ in self.grid] + [p for p, _ in self.zip]
 
-    def combinations(self) -> list[tuple[tuple[str, Any], ...]]:
-        """Every point's (path, value) pairs: the product of the grid axes and the zipped block."""
+    def combinations(self) -> Iterable[tuple[tuple[str, Any], ...]]:
+        """Every point's (path, value) pairs, one by one: the product of the grid axes and the
+        zipped block (generated, never all held at once)."""
         factors: list[list[tuple[tuple[str, Any], ...]]] = [
             [((path, v),) for v in values] for path, values in self.grid
         ]
         if self.zip:
             length = len(self.zip[0][1])
             factors.append([tuple((path, values[i]) for path, values in self.zip) for i in range(length)])
-        return [tuple(itertools.chain.from_iterable(combo)) for combo in itertools.product(*factors)]
+        for combo in itertools.product(*factors):
+            yield tuple(itertools.chain.from_iterable(combo))
 
 
 def load_sweep_file(path: Path) -> SweepPlan:
@@ -116,7 +155,10 @@ def inline_plan(
             path, eq, raw = item.partition("=")
             if not eq or not path.strip() or not raw.strip():
                 raise InputError.single(option, item, "expected PATH=V1,V2,..., e.g. array.rows=8,16,32")
-            values = tuple(parse_scalar(v.strip()) for v in raw.split(","))
+            try:
+                values = tuple(parse_scalar(v.strip()) for v in raw.split(","))
+            except InputError as exc:
+                raise InputError.single(option, path.strip(), exc.problems[0].message) from None
             out.append((path.strip(), values))
         return tuple(out)
 
@@ -168,14 +210,24 @@ def check_axis_path(path: str, where: str, section: str = "grid") -> None:
     )
 
 
-def plan_points(plan: SweepPlan) -> list[Point]:
+def point_count(plan: SweepPlan) -> int:
+    """The number of points of ``plan``, without expanding it."""
+    return budget.sweep_point_count([len(v) for _, v in plan.grid], len(plan.zip[0][1]) if plan.zip else None)
+
+
+def plan_points(
+    plan: SweepPlan, *, allow_long: bool = False, progress: Callable[[int, int], None] | None = None,
+) -> list[Point]:
     """Validate the plan and every point; return the points with their keys.
 
-    All problems are collected: unknown axis paths first, then points whose values fail
-    validation (each named by its index and values).
+    The number of points is checked first (:func:`accelsim.budget.check_sweep_points`), before a
+    point is expanded. All problems are collected: unknown axis paths first, then points whose
+    values fail validation (each named by its index and values). ``progress(done, total)`` is
+    called as points are checked (a long, accepted plan).
     """
     from accelsim.api import split_sets
 
+    count = check_point_count(plan, allow_long=allow_long)
     problems: list[Problem] = []
     sections = [("fixed", p) for p, _ in plan.fixed] + [("grid", p) for p, _ in plan.grid] + [("zip", p) for p, _ in plan.zip]
     for section, path in sections:
@@ -189,7 +241,10 @@ def plan_points(plan: SweepPlan) -> list[Point]:
     hdata = load_yaml_file(plan.hardware)
     bdata = load_yaml_file(plan.baseline_hw) if plan.baseline_hw else None
     points = []
+    keys: dict[str, int] = {}
     for index, params in enumerate(plan.combinations()):
+        if progress is not None and index % 500 == 0:
+            progress(index, count)
         sets = _sets(plan.fixed) + _sets(params)
         try:
             routed = split_sets(sets)
@@ -209,15 +264,60 @@ def plan_points(plan: SweepPlan) -> list[Point]:
             "baseline_hw": b.model_dump(mode="json") if b is not None else None,
         }
         key = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:20]
+        if key in keys:
+            label = ", ".join(f"{p}={v!r}" for p, v in params)
+            problems.append(Problem(
+                plan.source, "", f"point {index} ({label}) is the same configuration as point {keys[key]}; "
+                "each would run twice",
+            ))
+            continue
+        keys[key] = index
         points.append(Point(index, tuple(params), key, tuple(sets)))
     if problems:
         raise InputError(problems)
+    if progress is not None:
+        progress(count, count)
     return points
+
+
+def check_point_count(plan: SweepPlan, *, allow_long: bool = False) -> int:
+    """The number of points of ``plan``, refused (:func:`accelsim.budget.check_sweep_points`) before
+    any point is expanded when there are too many."""
+    count = point_count(plan)
+    budget.check_sweep_points(count, plan.source, _count_field(plan), allow_long=allow_long)
+    return count
+
+
+def _count_field(plan: SweepPlan) -> str:
+    """The field a sweep's size is blamed on: its ``grid`` (or ``zip``) in a file, else the axes."""
+    if not plan.source.startswith("--"):
+        return "grid" if plan.grid else "zip"
+    return ", ".join(plan.axes)
+
+
+def check_cost(plan: SweepPlan, points: list[Point], jobs: int | None = None, *, allow_long: bool = False) -> None:
+    """Refuse a sweep estimated to take longer than :data:`accelsim.budget.LIMIT_S` (unless
+    ``allow_long``): its first point's cost (:func:`accelsim.budget.check_workload`, which also
+    refuses a point too large to run at all) times the points, its distinct trainings, its workers."""
+    from accelsim import api
+
+    if not points:
+        return
+    routed = api.split_sets(points[0].sets)
+    workload = api.load_workload(plan.workload, routed["workload"])
+    network = api.build_network(workload, str(plan.workload), plan.workload.parent)
+    cost = budget.check_workload(workload, network, str(plan.workload), allow_long=allow_long)
+    trainings = len({tuple(api.split_sets(p.sets)["workload"]) for p in points}) if workload.trained else 0
+    workers = max(1, min(jobs or multiprocessing.cpu_count(), len(points)))
+    budget.check_sweep_time(len(points), cost, trainings, workers, plan.source, _count_field(plan), allow_long=allow_long)
 
 
 def _load_base(path: Path) -> dict:
     if path.suffix.lower() == ".csv":
-        return {"version": 1, "name": path.stem, "phases": "inference", "model": {"topology": str(path.resolve())}}
+        from accelsim.spec.models import derived_name
+
+        return {"version": 1, "name": derived_name(path.stem, "topology"), "phases": "inference",
+                "model": {"topology": str(path.resolve())}}
     return load_yaml_file(path)
 
 
@@ -233,7 +333,7 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
     try:
         result = api.run(
             task["workload"], task["hardware"], baseline_hw=task["baseline_hw"], sets=task["sets"], write=False,
-            cache_dir=task["cache_dir"],
+            cache_dir=task["cache_dir"], allow_long=task.get("allow_long", False),
         )
     except InputError as exc:
         return {**out, "status": "failed", "error": str(exc).replace("\n", "; "), "summary": None}
@@ -242,9 +342,9 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
     return {**out, "status": "ok", "error": None, "summary": result.summary}
 
 
-def _task(plan: SweepPlan, point: Point, cache_dir: Path) -> dict[str, Any]:
+def _task(plan: SweepPlan, point: Point, cache_dir: Path, allow_long: bool = False) -> dict[str, Any]:
     return {
-        "cache_dir": str(cache_dir),
+        "cache_dir": str(cache_dir), "allow_long": allow_long,
         "key": point.key, "index": point.index, "params": [list(p) for p in point.params],
         "workload": str(plan.workload), "hardware": str(plan.hardware),
         "baseline_hw": str(plan.baseline_hw) if plan.baseline_hw else None, "sets": list(point.sets),
@@ -256,12 +356,26 @@ def _task(plan: SweepPlan, point: Point, cache_dir: Path) -> dict[str, Any]:
 
 
 class SweepStore:
-    """``results.sqlite``: one row per finished point, each committed on its own."""
+    """``results.sqlite``: one row per finished point, each committed on its own.
+
+    Opening checks the file (``PRAGMA quick_check`` and every row's fields); a file SQLite cannot
+    read is moved aside and what can be read of it copied into a fresh store (:attr:`notes` says
+    what happened). A store in use by another sweep, or in a folder that cannot be written, is an
+    environment error (``OSError``)."""
 
     def __init__(self, path: Path):
         self.path = path
+        self.notes: list[str] = []
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, isolation_level=None)
+        try:
+            self._open()
+            self._check()
+        except sqlite3.DatabaseError as exc:
+            self._environment_error(exc)
+            self._recover(exc)
+
+    def _open(self) -> None:
+        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute(
@@ -270,6 +384,58 @@ class SweepStore:
             " status TEXT NOT NULL CHECK (status IN ('ok', 'failed')), error TEXT, summary TEXT)"
         )
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+    def _environment_error(self, exc: sqlite3.DatabaseError) -> None:
+        """Re-raise what is not damage (locked, unwritable) as an ``OSError`` naming the store."""
+        code = getattr(exc, "sqlite_errorcode", None)
+        text = str(exc).lower()
+        if code in (5, 6) or "locked" in text or "busy" in text:  # SQLITE_BUSY, SQLITE_LOCKED
+            raise OSError(errno.EBUSY, f"in use by another sweep ({exc}); wait for it or choose another --out",
+                          str(self.path)) from None
+        if code in (3, 8, 10, 14) or "unable to open" in text or "readonly" in text or "disk i/o" in text:
+            raise OSError(errno.EIO, f"cannot write the sweep's store: {exc}", str(self.path)) from None
+        if code == 13 or "full" in text:  # SQLITE_FULL
+            raise OSError(errno.ENOSPC, f"disk full: {exc}", str(self.path)) from None
+
+    def _check(self) -> None:
+        rows = self.db.execute("PRAGMA quick_check").fetchall()
+        if rows != [("ok",)]:
+            raise sqlite3.DatabaseError(f"integrity check failed: {rows[0][0] if rows else 'no answer'}")
+        columns = [r[1] for r in self.db.execute("PRAGMA table_info(points)")]
+        if columns != ["key", "idx", "params", "status", "error", "summary"]:
+            raise sqlite3.DatabaseError(f"table 'points' has columns {columns}, not accelsim's")
+        bad = [key for key, *rest in self.db.execute("SELECT key, idx, params, status, error, summary FROM points")
+               if _bad_row(key, *rest)]
+        for key in bad:
+            self.db.execute("DELETE FROM points WHERE key = ?", (key,))
+        if bad:
+            self.notes.append(
+                f"{self.path}: {len(bad)} stored point{'s' if len(bad) != 1 else ''} could not be read "
+                f"(edited or damaged) and will run again"
+            )
+
+    def _recover(self, exc: Exception) -> None:
+        try:
+            self.db.close()
+        except Exception:  # the connection may never have opened
+            pass
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+        os.replace(self.path, aside)
+        for suffix in ("-wal", "-shm"):
+            companion = self.path.with_name(self.path.name + suffix)
+            if companion.exists():
+                os.replace(companion, aside.with_name(aside.name + suffix))
+        salvaged = _salvage(aside)
+        self._open()
+        for row in salvaged:
+            self.db.execute(
+                "INSERT OR REPLACE INTO points (key, idx, params, status, error, summary) VALUES (?, ?, ?, ?, ?, ?)", row,
+            )
+        self.notes.append(
+            f"{self.path} was damaged ({exc}); it was moved to {aside.name} and {len(salvaged)} finished "
+            f"point{'s' if len(salvaged) != 1 else ''} recovered from it; the others run again"
+        )
 
     def close(self) -> None:
         self.db.close()
@@ -303,6 +469,45 @@ class SweepStore:
         return sorted(rows, key=lambda r: r["index"])
 
 
+def _bad_row(key: Any, idx: Any, params: Any, status: Any, error: Any, summary: Any) -> bool:
+    """Whether a stored row is unusable (edited, or damaged without SQLite noticing)."""
+    if not isinstance(key, str) or not isinstance(idx, int) or status not in ("ok", "failed"):
+        return True
+    try:
+        if not isinstance(json.loads(params), list):
+            return True
+        if status == "ok" and not isinstance(json.loads(summary), dict):
+            return True
+    except (TypeError, ValueError):
+        return True
+    return False
+
+
+def _salvage(path: Path) -> list[tuple]:
+    """The readable, well-formed rows of a damaged store (as many as SQLite gives before failing)."""
+    rows: list[tuple] = []
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
+    except sqlite3.Error:
+        return rows
+    try:
+        cursor = db.execute("SELECT key, idx, params, status, error, summary FROM points")
+        while True:
+            try:
+                row = cursor.fetchone()
+            except sqlite3.Error:
+                break
+            if row is None:
+                break
+            if not _bad_row(*row):
+                rows.append(tuple(row))
+    except sqlite3.Error:
+        pass
+    finally:
+        db.close()
+    return rows
+
+
 # ------------------------------------------------------------------------------------------------
 # running a sweep
 
@@ -315,10 +520,21 @@ class SweepOutcome:
     ok: int
     failed: int
     failures: list[tuple[int, str]] = field(default_factory=list)
+    #: What the user should know (a damaged store set aside, points recovered).
+    notes: list[str] = field(default_factory=list)
 
 
 #: progress(done, failed, total): called as points finish.
 SweepProgress = Callable[[int, int, int], None]
+
+
+def check_folder(out_dir: Path) -> None:
+    """Raise :class:`InputError` unless ``out_dir`` may hold this sweep: absent, empty, or a sweep
+    folder accelsim wrote holding only its own files."""
+    try:
+        report_files.check_replaceable(out_dir, also_ours=STORE_FILES, legacy=True)
+    except report_files.ReportFolderError as exc:
+        raise InputError.single(str(out_dir), "--out", str(exc)) from None
 
 
 def run_sweep(
@@ -331,42 +547,71 @@ def run_sweep(
     progress: SweepProgress | None = None,
     points: list[Point] | None = None,
     plots: str = "summary",
+    allow_long: bool = False,
 ) -> SweepOutcome:
     """Run every point not already in the store; export ``results.csv``, draw the plots of level
     ``plots`` and write ``report.md``; return the tally.
 
     ``points`` are the plan's validated points (:func:`plan_points`), computed here if not given.
+    Nothing is written before the plan, its cost (:func:`check_cost`), the scheduler address and
+    the folder are checked.
     """
+    if scheduler is not None:
+        check_scheduler(scheduler)
     if points is None:
-        points = plan_points(plan)
+        points = plan_points(plan, allow_long=allow_long)
+    check_cost(plan, points, jobs, allow_long=allow_long)
+    check_folder(out_dir)
+    if not out_dir.exists() or not (out_dir / report_files.REPORT_MARKER).exists():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        report_files.write_marker(out_dir)  # the folder is accelsim's from its first moment
     store = SweepStore(out_dir / STORE_NAME)
     try:
         store.set_meta("plan", {"name": plan.name, "axes": plan.axes, "points": len(points)})
         done = store.finished_keys()
         todo = [p for p in points if p.key not in done]
-        tally = SweepOutcome(out_dir, len(points), len(points) - len(todo), 0, 0)
+        tally = SweepOutcome(out_dir, len(points), len(points) - len(todo), 0, 0, notes=list(store.notes))
         report = progress or (lambda *_: None)
         report(tally.skipped, 0, len(points))
         runner = _run_dask if (executor == "dask" or scheduler) else _run_local
         cache_dir = out_dir.resolve().parent / ".cache" / "training"
-        for result in runner(_waves(plan, todo, cache_dir), jobs, scheduler):
-            store.record(result)
-            if result["status"] == "ok":
-                tally.ok += 1
-            else:
-                tally.failed += 1
-                tally.failures.append((result["index"], result["error"]))
-            report(tally.skipped + tally.ok + tally.failed, tally.failed, len(points))
-        export_csv(store, points, plan.axes, out_dir / CSV_NAME)
+        results = runner(_waves(plan, todo, cache_dir, allow_long), jobs, scheduler)
+        with contextlib.closing(results):  # however the loop ends, the workers end with it
+            for result in results:
+                store.record(result)
+                if result["status"] == "ok":
+                    tally.ok += 1
+                else:
+                    tally.failed += 1
+                    tally.failures.append((result["index"], result["error"]))
+                report(tally.skipped + tally.ok + tally.failed, tally.failed, len(points))
+        staging = report_files.staging_folder(out_dir)
+        try:
+            export_csv(store, points, plan.axes, staging / CSV_NAME)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     finally:
         store.close()
-    from accelsim.report.sweep_report import write_sweep_report
-
-    write_sweep_report(out_dir, plots)  # plots and report.md, from results.csv alone
+    publish_results(staging, out_dir, plots)
     return tally
 
 
-def _waves(plan: SweepPlan, points: list[Point], cache_dir: Path) -> list[list[dict[str, Any]]]:
+def publish_results(staging: Path, out_dir: Path, plots: str = "summary") -> None:
+    """Draw the plots of level ``plots`` and write ``report.md`` from ``staging``'s ``results.csv``,
+    then put everything generated in place in ``out_dir`` (each item atomically; items an earlier
+    run wrote and this one did not are removed)."""
+    from accelsim.report.sweep_report import write_sweep_report
+
+    try:
+        write_sweep_report(staging, plots)
+        report_files.publish_items(staging, out_dir, keep=STORE_FILES)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _waves(plan: SweepPlan, points: list[Point], cache_dir: Path, allow_long: bool = False) -> list[list[dict[str, Any]]]:
     """Two waves: first one point per distinct workload configuration (so each training runs once
     and lands in the cache), then every other point, which finds its trainings cached."""
     from accelsim.api import split_sets
@@ -376,49 +621,222 @@ def _waves(plan: SweepPlan, points: list[Point], cache_dir: Path) -> list[list[d
         first.setdefault(tuple(split_sets(p.sets)["workload"]), p)
     lead = {p.key for p in first.values()}
     waves = [
-        [_task(plan, p, cache_dir) for p in points if p.key in lead],
-        [_task(plan, p, cache_dir) for p in points if p.key not in lead],
+        [_task(plan, p, cache_dir, allow_long) for p in points if p.key in lead],
+        [_task(plan, p, cache_dir, allow_long) for p in points if p.key not in lead],
     ]
     return [w for w in waves if w]
 
 
-def _run_local(waves: list[list[dict]], jobs: int | None, scheduler: str | None) -> Iterable[dict]:
+# ------------------------------------------------------------------------------------------------
+# local workers: a small pool that knows which point each worker runs
+
+
+def _die_with_parent(parent: int) -> None:
+    """In a worker: end the moment the sweep's process ``parent`` is gone."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: the kernel kills us with the parent
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="accelsim-parent-watch", daemon=True).start()
+
+
+def _worker_main(conn: Any, parent: int, fn: Callable[[dict], dict]) -> None:
+    """A worker process: run the points it is sent (with ``fn``), one at a time, until told to stop."""
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the sweep decides
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 1)  # never hold the sweep's output pipe (| tee) open, never print
+    os.dup2(devnull, 2)
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        conn.send(fn(task))
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Any
+    task: dict[str, Any] | None = None
+
+
+def _start_worker(ctx: Any, fn: Callable[[dict], dict]) -> _Worker:
+    parent_end, child_end = ctx.Pipe(duplex=True)
+    process = ctx.Process(
+        target=_worker_main, args=(child_end, os.getpid(), fn), daemon=True, name="accelsim-sweep-worker",
+    )
+    process.start()
+    child_end.close()
+    return _Worker(process, parent_end)
+
+
+def _stop_workers(workers: list[_Worker], graceful: bool) -> None:
+    for w in workers:
+        if graceful and w.task is None:
+            try:
+                w.conn.send(None)
+            except OSError:
+                pass
+        elif w.process.is_alive():
+            w.process.terminate()
+    deadline = time.monotonic() + 2.0
+    for w in workers:
+        w.process.join(max(0.0, deadline - time.monotonic()))
+        if w.process.is_alive():
+            w.process.kill()
+            w.process.join(1.0)
+        w.conn.close()
+
+
+def _death(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = "; out of memory?" if -exitcode == signal.SIGKILL else ""
+        return f"killed by {name}{hint}"
+    return f"exit code {exitcode}"
+
+
+def _died(task: dict[str, Any], how: str) -> dict[str, Any]:
+    return {
+        "key": task["key"], "index": task["index"], "params": task["params"], "status": "failed",
+        "error": f"the worker process running this point died twice ({how}); it was not retried again",
+        "summary": None,
+    }
+
+
+def _run_local(
+    waves: list[list[dict]], jobs: int | None, scheduler: str | None, fn: Callable[[dict], dict] = run_point,
+) -> Iterable[dict]:
+    """Run the waves' tasks on ``jobs`` worker processes (in this process if one), yielding each
+    result as it arrives; ``fn`` runs one task (a module-level function, :func:`run_point`)."""
     total = sum(len(w) for w in waves)
     if not total:
         return
-    workers = max(1, min(jobs or multiprocessing.cpu_count(), total))
-    if workers == 1:
+    count = max(1, min(jobs or multiprocessing.cpu_count(), total))
+    if count == 1:
         for task in itertools.chain.from_iterable(waves):
-            yield run_point(task)
+            yield fn(task)
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    ctx = multiprocessing.get_context("spawn")
+    workers: list[_Worker] = []
+    graceful = False
+    try:
+        workers = [_start_worker(ctx, fn) for _ in range(count)]
         for tasks in waves:
-            pending = {pool.submit(run_point, t) for t in tasks[: workers * 2]}
-            queue = iter(tasks[workers * 2:])
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    yield fut.result()
-                    nxt = next(queue, None)
-                    if nxt is not None:
-                        pending.add(pool.submit(run_point, nxt))
+            queue = deque(tasks)
+            deaths: dict[str, int] = {}
+            while queue or any(w.task is not None for w in workers):
+                for w in workers:
+                    if w.task is None and queue:
+                        w.task = queue.popleft()
+                        w.conn.send(w.task)
+                busy = [w for w in workers if w.task is not None]
+                ready = set(wait_ready([w.conn for w in busy] + [w.process.sentinel for w in busy]))
+                for i, w in enumerate(list(workers)):
+                    if w.task is None or (w.conn not in ready and w.process.sentinel not in ready):
+                        continue
+                    result = None
+                    try:
+                        if w.conn.poll():
+                            result = w.conn.recv()
+                    except (EOFError, OSError):
+                        result = None
+                    if result is not None:
+                        w.task = None
+                        yield result
+                        continue
+                    # the worker died with the point: run it once more on a fresh worker
+                    task, w.task = w.task, None
+                    w.process.join(1.0)
+                    how = _death(w.process.exitcode)
+                    w.conn.close()
+                    deaths[task["key"]] = deaths.get(task["key"], 0) + 1
+                    if deaths[task["key"]] >= 2:
+                        yield _died(task, how)
+                    else:
+                        queue.appendleft(task)
+                    workers[workers.index(w)] = _start_worker(ctx, fn)
+        graceful = True
+    finally:
+        _stop_workers(workers, graceful)
 
 
-def _run_dask(waves: list[list[dict]], jobs: int | None, scheduler: str | None) -> Iterable[dict]:
+# ------------------------------------------------------------------------------------------------
+# Dask
+
+_SCHEDULER = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://[^\s/:]+(:\d{1,5})?/?$|^(tcp|tls)://\[[0-9a-fA-F:]+\](:\d{1,5})?/?$")
+
+
+def check_scheduler(address: str) -> None:
+    """Raise :class:`InputError` unless ``address`` looks like a Dask scheduler address."""
+    if not _SCHEDULER.match(address.strip()):
+        raise InputError.single(
+            "--scheduler", address, "not a Dask scheduler address; expected PROTOCOL://HOST:PORT, e.g. tcp://10.0.0.5:8786",
+        )
+
+
+def _probe(address: str) -> None:
+    """Fail at once, as an environment error, when nothing listens at a tcp:// scheduler address
+    (instead of retrying until the client's timeout)."""
+    match = re.match(r"^tcp://\[?([^\]/]+?)\]?:(\d+)/?$", address.strip())
+    if not match:
+        return
+    import socket
+
+    try:
+        socket.create_connection((match[1], int(match[2])), timeout=5).close()
+    except OSError as exc:
+        raise ConnectionError(
+            errno.ECONNREFUSED, f"cannot reach the Dask scheduler {address}: {exc.strerror or exc}", "--scheduler",
+        ) from None
+
+
+def _run_dask(
+    waves: list[list[dict]], jobs: int | None, scheduler: str | None, fn: Callable[[dict], dict] = run_point,
+) -> Iterable[dict]:
+    """Run the waves' tasks on Dask (``scheduler``, or a local cluster of ``jobs`` workers),
+    yielding each result as it arrives; a task whose workers keep dying is recorded as failed."""
     total = sum(len(w) for w in waves)
     if not total:
         return
     try:
         from distributed import Client, LocalCluster, as_completed
+        from distributed.scheduler import KilledWorker
     except ImportError:
         raise InputError.single("--executor", "dask", "Dask is not installed: pip install 'accelsim[dask]'") from None
     cluster = None
     try:
         if scheduler:
+            check_scheduler(scheduler)
+            _probe(scheduler)
             try:
                 client = Client(scheduler, timeout="10s")
             except (OSError, TimeoutError) as exc:
-                raise InputError.single("--scheduler", scheduler, f"cannot reach the Dask scheduler: {exc}") from None
+                raise ConnectionError(
+                    errno.ECONNREFUSED, f"cannot reach the Dask scheduler {scheduler}: {exc}", "--scheduler",
+                ) from None
+            except ValueError as exc:
+                raise InputError.single("--scheduler", scheduler, f"not a Dask scheduler address: {exc}") from None
         else:
             workers = max(1, min(jobs or multiprocessing.cpu_count(), total))
             cluster = LocalCluster(
@@ -428,8 +846,21 @@ def _run_dask(waves: list[list[dict]], jobs: int | None, scheduler: str | None) 
             client = Client(cluster)
         try:
             for tasks in waves:
-                for fut in as_completed(client.map(run_point, tasks, pure=False)):
-                    yield fut.result()
+                futures = client.map(fn, tasks, pure=False)
+                by_key = {fut.key: task for fut, task in zip(futures, tasks)}
+                for fut in as_completed(futures):
+                    try:
+                        yield fut.result()
+                    except KilledWorker as exc:  # its workers kept dying: the point fails, the sweep goes on
+                        task = by_key[fut.key]
+                        yield {
+                            "key": task["key"], "index": task["index"], "params": task["params"], "status": "failed",
+                            "error": f"the Dask workers running this point died ({exc})", "summary": None,
+                        }
+                    except (OSError, TimeoutError) as exc:
+                        raise ConnectionError(
+                            errno.ECONNRESET, f"lost the Dask scheduler: {exc}", "--scheduler" if scheduler else "dask",
+                        ) from None
         finally:
             client.close()
     finally:

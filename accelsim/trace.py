@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from accelsim.atomic import atomic_write_text
+from accelsim.atomic import write_output
 from accelsim.errors import InputError, Problem
 from accelsim.numerics.formats import FORMATS, OPERAND_FORMATS
 
@@ -180,9 +180,11 @@ def op_to_dict(op: Op) -> dict[str, Any]:
     return {"kind": kind, **data}
 
 
-def write_trace(trace: Trace, path: Path) -> None:
-    """Write a trace as JSON lines (atomically: temp file, then rename)."""
-    atomic_write_text(path, dumps_trace(trace))
+def write_trace(trace: Trace, path: Path) -> str:
+    """Write a trace as JSON lines to a user-named path: a regular file (or a symlink's target) is
+    replaced atomically, a FIFO or a character device is streamed to, anything else is refused
+    (:func:`accelsim.atomic.write_output`). Returns ``"created"``, ``"replaced"`` or ``"streamed"``."""
+    return write_output(path, dumps_trace(trace).encode("utf-8"))
 
 
 def dumps_trace(trace: Trace) -> str:

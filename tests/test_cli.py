@@ -116,9 +116,12 @@ def test_rerun_replaces_report_but_never_a_foreign_folder(tmp_path, cli):
     args = (WORKLOADS / "resnet18.yaml", HWCONFIGS / "int4-32x32.yaml")
     out = tmp_path / "r"
     assert cli("run", *args, "--out", out)[0] == 0
-    (out / "stale.txt").write_text("old")
+    (out / "stale.txt").write_text("old")  # a file accelsim did not write stops the replacement
+    code, _, err = cli("run", *args, "--out", out)
+    assert code == 2 and "holds stale.txt, which accelsim did not write; refusing to replace it" in err
+    assert (out / "stale.txt").read_text() == "old"
+    (out / "stale.txt").unlink()
     assert cli("run", *args, "--out", out)[0] == 0
-    assert not (out / "stale.txt").exists()  # replaced whole
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "thesis.tex").write_text("precious")

@@ -147,7 +147,7 @@ def _bad_files(tmp: Path) -> dict[str, tuple[Path, str]]:
         "empty": (write(tmp / "empty.yaml", "# nothing\n"), "empty.yaml: file is empty; expected a YAML mapping starting with 'version: 1'"),
         "wrong-type": (
             write(tmp / "types.yaml", hw.replace("rows: 32", "rows: many")),
-            "types.yaml: array.rows: must be a valid integer, unable to parse string as an integer; got 'many'",
+            "types.yaml: array.rows: must be a valid integer; got 'many'",
         ),
         "zero-size": (
             write(tmp / "zero.yaml", hw.replace("ifmap_kib: 256", "ifmap_kib: 0")),

@@ -24,7 +24,7 @@ from accelsim.spec.models import (
     WorkloadSpec,
     suggest,
 )
-from accelsim.spec.yamlio import load_yaml_file, parse_scalar
+from accelsim.spec.yamlio import NON_DECIMAL_NUMBER, load_yaml_file, parse_scalar
 
 # ------------------------------------------------------------------------------------------------
 # kinds
@@ -72,12 +72,19 @@ def resolved_policy(value: str | dict, file: str, field: str) -> PrecisionPolicy
 
 
 def _policy_problems(value: dict, file: str, role: str) -> list[Problem]:
+    merged = {k: v for k, v in value.items() if k != "preset"}
     try:
         resolve_policy(value)
     except KeyError:
         return []  # unknown preset: reported by the model validator
     except ValidationError as exc:
-        merged = {k: v for k, v in value.items() if k != "preset"}
+        return problems_from_validation(exc, merged, file, PrecisionPolicy, prefix=(role,))
+    # The policy model coerces (``tpr: 1`` would become true): the overrides are held to the
+    # spec files' strict types here, on the preset's fields merged with them.
+    base = resolve_policy(value["preset"]).model_dump()
+    try:
+        PrecisionPolicy.model_validate({**base, **merged}, strict=True)
+    except ValidationError as exc:
         return problems_from_validation(exc, merged, file, PrecisionPolicy, prefix=(role,))
     return []
 
@@ -123,8 +130,11 @@ def parse_set(item: str) -> tuple[list[str], Any]:
         raise InputError.single("--set", item, "expected PATH=VALUE with a dotted path, e.g. array.rows=64")
     try:
         value = parse_scalar(raw)
-    except InputError:
-        raise InputError.single("--set", item, f"value {raw!r} is not a valid YAML value") from None
+    except InputError as exc:
+        message = exc.problems[0].message
+        if "out of range" not in message:
+            message = f"value {raw!r} is not a valid YAML value"
+        raise InputError.single("--set", path.strip(), message) from None
     return keys, value
 
 
@@ -229,6 +239,14 @@ def _message(err: dict, data: Any, path: list, root: type[BaseModel]) -> str:
         return f"unknown key {key!r}{hint}{tail}"
     if kind == "missing":
         return "required field is missing"
+    if kind in ("too_long", "too_short"):
+        ctx = err.get("ctx") or {}
+        value = err.get("input")
+        have = len(value) if hasattr(value, "__len__") else "?"
+        if kind == "too_long":
+            return f"must have at most {ctx.get('max_length')} items; got {have}"
+        least = ctx.get("min_length")
+        return f"must have at least {least} item{'s' if least != 1 else ''}; got {have}"
     msg = err["msg"]
     for head in ("Value error, ", "Assertion failed, "):
         if msg.startswith(head):
@@ -242,7 +260,21 @@ def _message(err: dict, data: Any, path: list, root: type[BaseModel]) -> str:
     value = err.get("input")
     if "input" in err and not isinstance(value, dict) and not (isinstance(value, str) and repr(value) in msg):
         msg = f"{msg}; got {_short(err['input'])}"
+    if kind in ("int_type", "float_type", "int_parsing", "float_parsing") and isinstance(value, str):
+        msg += _number_hint(value, integer=kind.startswith("int"))
     return msg
+
+
+def _number_hint(text: str, integer: bool) -> str:
+    """Why a string that looks like a number is not one."""
+    bare = text.strip()
+    if NON_DECIMAL_NUMBER.match(bare):
+        return " (integers are written in decimal: no leading zeros, 0x/0o/0b prefixes, ':' or '_')"
+    try:
+        float(bare)
+    except ValueError:
+        return ""
+    return f" (a number in quotes is a string; write {bare} without quotes)"
 
 
 def _short(value: Any) -> str:

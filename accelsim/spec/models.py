@@ -3,12 +3,18 @@
 Every model forbids unknown keys; every number has a unit in its name and bounds that reject zero,
 negative and absurd values. Field descriptions double as documentation (``accelsim validate``
 names them in errors).
+
+Types are strict: a boolean is not a number (``rows: true`` is an error, not 1), a number in quotes
+is a string (``rows: "8"`` is an error), a float is not an integer (``rows: 8.0``), floats are
+finite, and physical quantities lie in physical ranges (a clock of 1e-300 GHz is rejected with the
+range allowed). Names accept letters of any script (``réseau``), digits and ``. _ + -``.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -27,9 +33,12 @@ from pydantic import (
 from accelsim.numerics.formats import mode_key, parse_mode
 from accelsim.numerics.policy import PRESET_NAMES
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$"
+#: A name: a letter or digit of any script, then letters, digits, ``.``, ``_``, ``+`` or ``-``
+#: (Python's ``re``, so "letter" and "digit" mean what ``str.isalnum`` says).
+NAME_PATTERN = r"^[^\W_][\w.+-]{0,99}$"
 MAX_DIM = 1 << 24          # largest tensor dimension accepted (16 M)
 MAX_ARRAY_DIM = 65536      # largest systolic-array side
+MAX_LAYERS = 10000         # most layers a network may have (layer list, zoo entry or topology)
 
 
 def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
@@ -46,8 +55,40 @@ def check_choice(value: str, choices: tuple[str, ...] | list[str], what: str) ->
     return value
 
 
+def derived_name(stem: str, fallback: str = "unnamed") -> str:
+    """A valid name made from a file name's stem: letters of any script and digits are kept (NFC
+    normalized, so a decomposed ``é`` stays one letter), anything else becomes ``-``."""
+    text = unicodedata.normalize("NFC", stem)
+    cleaned = "".join(c if c.isalnum() or c in "._+-" else "-" for c in text).strip("-._+")
+    return cleaned[:100].rstrip("-._+") or fallback
+
+
+def _no_bool(value: Any) -> Any:
+    """``Literal[1]`` would accept ``True`` (``True == 1``): a boolean is not a version number."""
+    if isinstance(value, bool):
+        raise ValueError("must be 1")
+    return value
+
+
+def physical(low: float, high: float, unit: str) -> AfterValidator:
+    """A validator for a quantity whose meaningful values lie in ``[low, high]`` (in ``unit``); the
+    field's own bounds (``gt=0`` ...) still give their messages for zero and negative values."""
+    def check(value: float) -> float:
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low:g} and {high:g} {unit}")
+        return value
+
+    return AfterValidator(check)
+
+
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, strict=True, allow_inf_nan=False,
+        regex_engine="python-re",
+    )
+
+
+Version = Annotated[Literal[1], BeforeValidator(_no_bool)]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -134,18 +175,22 @@ class VectorSpec(StrictModel):
     latency_cycles: int = Field(0, ge=0, le=1 << 20, description="pipeline latency per op")
 
 
+#: A buffer size: at least one byte (1/1024 KiB), at most 1 GiB.
+Kib = Annotated[float, physical(1 / 1024, 1 << 20, "KiB")]
+
+
 class SramSpec(StrictModel):
     """On-chip buffers for the two operands and the outputs (each double-buffered)."""
 
-    ifmap_kib: float = Field(gt=0, le=1 << 20, description="input-operand buffer, KiB")
-    filter_kib: float = Field(gt=0, le=1 << 20, description="weight-operand buffer, KiB")
-    ofmap_kib: float = Field(gt=0, le=1 << 20, description="output buffer, KiB")
+    ifmap_kib: Kib = Field(gt=0, le=1 << 20, description="input-operand buffer, KiB")
+    filter_kib: Kib = Field(gt=0, le=1 << 20, description="weight-operand buffer, KiB")
+    ofmap_kib: Kib = Field(gt=0, le=1 << 20, description="output buffer, KiB")
 
 
 class DramSpec(StrictModel):
     """Off-chip memory shared by all transfers."""
 
-    bandwidth_gbps: float = Field(
+    bandwidth_gbps: Annotated[float, physical(1e-3, 1e7, "Gbit/s")] = Field(
         gt=0, le=1e7, description="bandwidth in gigabits per second (traffic is counted in bits)"
     )
     latency_ns: float = Field(0.0, ge=0, le=1e6, description="latency of one transfer, ns")
@@ -154,9 +199,11 @@ class DramSpec(StrictModel):
 class HardwareSpec(StrictModel):
     """One accelerator (``hw.yaml``)."""
 
-    version: Literal[1] = Field(description="spec format version; must be 1")
+    version: Version = Field(description="spec format version; must be 1")
     name: str = Field(pattern=NAME_PATTERN, description="name used in reports and folder names")
-    clock_ghz: float = Field(gt=0, le=100, description="clock frequency, GHz")
+    clock_ghz: Annotated[float, physical(1e-3, 100, "GHz")] = Field(
+        gt=0, le=100, description="clock frequency, GHz (1 MHz to 100 GHz)"
+    )
     technology: str = Field(
         "45nm", pattern=r"^(\d+nm|.+\.ya?ml)$",
         description="energy/area table: a node name (45nm, 7nm) or a path to a table file",
@@ -188,8 +235,14 @@ Dim = Annotated[int, Field(ge=1, le=MAX_DIM)]
 
 
 def _as_pair(value: Any) -> Any:
-    """Accept ``3`` for ``[3, 3]``."""
-    return (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+    """Accept ``3`` for ``[3, 3]`` (and a YAML list for the tuple)."""
+    if isinstance(value, list):
+        return tuple(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
+    if isinstance(value, tuple):
+        return value
+    raise ValueError("must be an integer or a pair [height, width] of integers")
 
 
 _WinInt = Annotated[int, Field(ge=1, le=4096)]
@@ -314,7 +367,7 @@ class LayerListModel(StrictModel):
     """A model written out as a layer list."""
 
     input: list[Dim] = Field(min_length=1, max_length=3, description="per-sample input shape")
-    layers: list[LayerSpec] = Field(min_length=1, max_length=10000)
+    layers: list[LayerSpec] = Field(min_length=1, max_length=MAX_LAYERS)
 
 
 class ZooModel(StrictModel):
@@ -475,7 +528,7 @@ def _check_precision(value: Any) -> Any:
 class WorkloadSpec(StrictModel):
     """One workload (``workload.yaml``)."""
 
-    version: Literal[1] = Field(description="spec format version; must be 1")
+    version: Version = Field(description="spec format version; must be 1")
     name: str = Field(pattern=NAME_PATTERN, description="name used in reports and folder names")
     phases: Literal["training", "inference"] = Field("training", description="what one step runs")
     model: ModelSpec
@@ -484,7 +537,7 @@ class WorkloadSpec(StrictModel):
     precision: Union[str, dict[str, Any]] = Field("int4", description="policy preset or overrides")
     baseline: Union[str, dict[str, Any]] = Field("fp16", description="baseline preset or overrides")
 
-    @field_validator("precision", "baseline")
+    @field_validator("precision", "baseline", mode="before")
     @classmethod
     def _precision_value(cls, value: Any) -> Any:
         return _check_precision(value)
@@ -506,10 +559,24 @@ class WorkloadSpec(StrictModel):
 # sweep
 
 
+def repeated_value(values: list[Any]) -> Any:
+    """The first value that appears twice in ``values`` (compared as JSON: ``1`` and ``1.0`` differ
+    only if their types do), or ``None``."""
+    import json
+
+    seen: set[str] = set()
+    for value in values:
+        key = json.dumps(value, sort_keys=True, default=repr) + type(value).__name__
+        if key in seen:
+            return value
+        seen.add(key)
+    return None
+
+
 class SweepSpec(StrictModel):
     """A sweep (``sweep.yaml``): a base workload and machine, and the fields to vary."""
 
-    version: Literal[1] = Field(description="spec format version; must be 1")
+    version: Version = Field(description="spec format version; must be 1")
     name: str = Field(pattern=NAME_PATTERN)
     workload: str = Field(description="workload file, relative to the sweep file")
     hardware: str = Field(description="hardware file, relative to the sweep file")
@@ -528,6 +595,15 @@ class SweepSpec(StrictModel):
                 raise ValueError(f"axis {key!r} has no values")
         return axes
 
+    @field_validator("grid")
+    @classmethod
+    def _distinct_values(cls, axes: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in axes.items():
+            repeated = repeated_value(values)
+            if repeated is not None:
+                raise ValueError(f"axis {key!r} lists the value {repeated!r} twice; each point would run twice")
+        return axes
+
     @field_validator("zip")
     @classmethod
     def _zip_lengths(cls, axes: dict[str, list[Any]]) -> dict[str, list[Any]]:
@@ -540,6 +616,11 @@ class SweepSpec(StrictModel):
     def _axes(self) -> "SweepSpec":
         if not self.grid and not self.zip:
             raise ValueError("a sweep needs at least one axis in 'grid' or 'zip'")
+        if self.zip:
+            rows = [tuple(values[i] for values in self.zip.values()) for i in range(len(next(iter(self.zip.values()))))]
+            repeated = repeated_value(rows)
+            if repeated is not None:
+                raise ValueError(f"zip lists the values {list(repeated)!r} twice; each point would run twice")
         both = set(self.grid) & set(self.zip)
         if both:
             raise ValueError(f"axis {sorted(both)[0]!r} is in both 'grid' and 'zip'")

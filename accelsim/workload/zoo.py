@@ -32,7 +32,9 @@ Conventions shared by every builder:
 
 Errors: shapes that do not fit raise :class:`~accelsim.workload.graph.GraphError` naming the layer
 (e.g. ``pool2: maxpool window 2x2 does not fit the 1x1 input``); bad parameters raise
-``GraphError`` naming the parameter; :func:`build_zoo_model` raises ``KeyError`` for an unknown
+``GraphError`` naming the parameter — a value that is not a positive integer, or one beyond its
+bound (:data:`PARAM_BOUNDS`; a graph of more than :data:`~accelsim.spec.models.MAX_LAYERS` layers
+is refused before a layer is built); :func:`build_zoo_model` raises ``KeyError`` for an unknown
 model name, listing the known names and suggesting the closest one.
 """
 
@@ -42,6 +44,7 @@ import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from accelsim.spec.models import MAX_DIM, MAX_LAYERS
 from accelsim.workload.graph import (
     NETWORK_INPUT,
     GraphError,
@@ -79,15 +82,33 @@ __all__ = [
 # --- validation helpers --------------------------------------------------------------------------
 
 
-def _positive_int(where: str, value: object) -> int:
+#: Largest value of each builder parameter (a tensor side otherwise: MAX_DIM). Beyond these a
+#: network is not a model anyone trains, and its numbers stop meaning anything.
+PARAM_BOUNDS: dict[str, int] = {
+    "seq_len": 1 << 16, "hidden": 1 << 16, "heads": 1 << 12, "intermediate": 1 << 18,
+    "layers": (MAX_LAYERS - 4) // 17, "classes": MAX_DIM, "batch_size": 1 << 20,
+}
+
+
+def _short(value: object) -> str:
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**12 else f"a {len(str(abs(value)))}-digit number"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _positive_int(where: str, value: object, limit: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise GraphError(where, f"must be a positive integer, got {value!r}")
+        raise GraphError(where, f"must be a positive integer, got {_short(value)}")
+    limit = PARAM_BOUNDS.get(where, MAX_DIM) if limit is None else limit
+    if value > limit:
+        raise GraphError(where, f"must be at most {limit:,}, got {_short(value)}")
     return int(value)
 
 
 def _int_tuple(where: str, value: object, *, rank: int | None = None, allow_empty: bool = False) -> tuple[int, ...]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise GraphError(where, f"must be a list of positive integers, got {value!r}")
+        raise GraphError(where, f"must be a list of positive integers, got {_short(value)}")
+    if len(value) > MAX_LAYERS:
+        raise GraphError(where, f"must have at most {MAX_LAYERS:,} entries, got {len(value):,}")
     items = tuple(value)
     if not items and not allow_empty:
         raise GraphError(where, "must not be empty")
@@ -95,7 +116,9 @@ def _int_tuple(where: str, value: object, *, rank: int | None = None, allow_empt
         raise GraphError(where, f"must have {rank} entries, got {list(items)}")
     for item in items:
         if isinstance(item, bool) or not isinstance(item, int) or item <= 0:
-            raise GraphError(where, f"must be a list of positive integers, got {list(items)}")
+            raise GraphError(where, f"must be a list of positive integers, got {_short(list(items))}")
+        if item > MAX_DIM:
+            raise GraphError(where, f"entries must be at most {MAX_DIM:,}, got {_short(item)}")
     return tuple(int(item) for item in items)
 
 
@@ -200,6 +223,8 @@ def mlp(input_shape: Sequence[int] = (64,), classes: int = 10, batch_size: int =
     """
     shape = _int_tuple("input_shape", input_shape)
     widths = _int_tuple("hidden", (hidden,) if isinstance(hidden, int) else hidden, allow_empty=True)
+    if 2 * len(widths) + 2 > MAX_LAYERS:
+        raise GraphError("hidden", f"{len(widths):,} hidden layers make more than {MAX_LAYERS:,} layers")
     classes, batch_size = _common(classes, batch_size)
     g = _Graph(shape)
     if len(shape) > 1:
