@@ -20,10 +20,11 @@ from typing import Callable
 import numpy as np
 import pytest
 
+from accelsim.hw.tech import SHIPPED_TABLES
 from conftest import HW_TEXT, HWCONFIGS, WORKLOAD_TEXT
 
 BIG = "9" * 5000
-TECH_45NM = (HWCONFIGS / "tech" / "45nm.yaml").read_text(encoding="utf-8")
+TECH_45NM = (SHIPPED_TABLES / "45nm.yaml").read_text(encoding="utf-8")
 
 TRAINED = """\
 version: 1
@@ -251,7 +252,7 @@ SPEC_CASES: list[tuple[str, str, str, str]] = [
     ("tr-seed-huge", "trained", trained("batch_size: 8", f"batch_size: 8, seed: {2**32}"), "data.seed: must be less than or equal to 4294967295"),
     ("tr-dataset-unknown", "trained", trained("dataset: synthetic", "dataset: imagenet"), "data.dataset: unknown dataset 'imagenet'"),
     ("tr-npz-no-path", "trained", trained("dataset: synthetic, samples: 60, classes: 3,", "dataset: npz,"), "data: dataset 'npz' needs 'path'"),
-    ("tr-digits-samples", "trained", trained("dataset: synthetic", "dataset: digits"), "data: 'samples' and 'classes' apply to dataset 'synthetic' only"),
+    ("tr-digits-samples", "trained", trained("dataset: synthetic", "dataset: digits"), "data: 'samples' applies to datasets synthetic, sequence and text only"),
     ("tr-digits-input", "trained", trained("dataset: synthetic, samples: 60, classes: 3,", "dataset: digits,"),
      "model.input: model input [4] has 4 values per sample but dataset 'digits' has 64"),
 ]

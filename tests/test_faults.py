@@ -215,7 +215,7 @@ def test_sweep_folder_replaced_whole(tmp_path, base, cli):
     assert cli("sweep", wl, hw, "--grid", "array.rows=4,8,16", "--out", out, "--jobs", "1")[0] == 0
     plots = sorted(p.name for p in (out / "plots").iterdir())
     assert plots and all(not name.startswith("heatmap_") for name in plots) and "line_speedup.png" in plots
-    assert sorted(p.name for p in out.iterdir()) == [".accelsim-report", "plots", "results.csv", "results.sqlite"]
+    assert sorted(p.name for p in out.iterdir()) == [".accelsim-report", "plots", "report.md", "results.csv", "results.sqlite"]
     (out / "notes.md").write_text("mine")
     code, _, err = cli("sweep", wl, hw, "--grid", "array.rows=4,8,16", "--out", out, "--jobs", "1")
     assert code == 2 and "holds notes.md, which accelsim did not write" in err
