@@ -15,7 +15,7 @@ from accelsim.numerics.gemm import (
     gemm,
     int_matmul,
     round_accumulator,
-    slice_bits,
+    slice_values,
 )
 from accelsim.numerics.quant import int_codes, quantize_float, quantize_fp4r4
 
@@ -75,12 +75,19 @@ def test_int_matmul_rejects_non_integers_and_non_finite():
         int_matmul(np.ones((2, 3)), np.ones((2, 3)))
 
 
-def test_slice_bits():
-    """k·2**(2β) <= 2**53, at most 26 bits."""
-    assert [slice_bits(k) for k in (1, 2, 576, 4096, 2**19)] == [26, 26, 21, 20, 17]
-    for k in (3, 1000, 12345):
-        beta = slice_bits(k)
-        assert k * 4**beta <= 2**53 < k * 4 ** (beta + 1) or beta == 26
+def test_slices_represent_fp16_tensors_exactly():
+    """A tensor is two 20-bit integer slices under one power-of-two unit: an FP16 tensor spanning
+    up to 29 binades comes back bit for bit; the transposed slices are the transpose's."""
+    rng = np.random.default_rng(0)
+    x = quantize_float(rng.standard_normal((5, 7)) * np.exp2(rng.integers(-18, 10, (5, 7))), "fp16").values
+    s = slice_values(x)
+    assert s.lo is not None and np.abs(s.hi).max() < 2**20 and np.abs(s.lo).max() < 2**20
+    assert np.array_equal(s.hi, np.trunc(s.hi)) and np.array_equal(s.lo, np.trunc(s.lo))
+    np.testing.assert_array_equal(s.values(), x)
+    np.testing.assert_array_equal(s.T.values(), x.T)
+    small = slice_values(np.array([[1.0, 0.5, 0.25]], np.float32))   # fits the first slice
+    assert small.lo is None and small.unit == 2.0**-19
+    assert slice_values(np.array([1.0, np.nan])) is None
 
 
 def _fraction_product(a, b):
@@ -89,18 +96,17 @@ def _fraction_product(a, b):
 
 
 def test_float_matmul_is_near_exact():
-    """Against exact rational arithmetic: the error is below 2**-2β · K · max|a_row| · max|b_col|
-    for every output (fp16 operands with a wide dynamic range, as ReLU outputs have)."""
+    """Against exact rational arithmetic: the error is below 2**-40 · K · max|a| · max|b| for every
+    output (fp16 operands with a wide dynamic range, as ReLU outputs have)."""
     rng = np.random.default_rng(2)
     k = 64
     a = quantize_float(rng.standard_normal((6, k)) * np.exp2(rng.integers(-12, 4, (6, k))), "fp16").values
     b = quantize_float(rng.standard_normal((k, 5)), "fp16").values
     got = float_matmul(a, b)
     ref = _fraction_product(a, b)
-    beta = slice_bits(k)
     for i in range(6):
         for j in range(5):
-            bound = 2.0 ** (-2 * beta) * k * np.abs(a[i]).max() * np.abs(b[:, j]).max() * 4
+            bound = 2.0**-40 * k * np.abs(a).max() * np.abs(b).max() * 4
             assert abs(Fraction(float(got[i, j])) - ref[i][j]) <= Fraction(float(bound))
 
 
@@ -111,8 +117,21 @@ def test_float_matmul_does_not_depend_on_the_summation_order():
     b = rng.standard_normal((500, 7)).astype(np.float32)
     perm = rng.permutation(500)
     np.testing.assert_array_equal(float_matmul(a, b), float_matmul(a[:, perm], b[perm]))
-    # blocks of the reduction summed separately, then added: still the slice products' sums
-    np.testing.assert_array_equal(float_matmul(a, b)[:, :3], float_matmul(a, b[:, :3]))
+    # precomputed slices (shared by a tensor's products) give the same bits
+    np.testing.assert_array_equal(float_matmul(slice_values(a), slice_values(b)), float_matmul(a, b))
+    np.testing.assert_array_equal(float_matmul(slice_values(b).T, slice_values(a).T), float_matmul(a, b).T)
+
+
+def test_float_matmul_beyond_8192_chunks_in_order():
+    """A reduction longer than 8,192 is cut into exact chunks added in order: permuting within the
+    order-independent chunks changes nothing, and the result is near-exact."""
+    rng = np.random.default_rng(4)
+    a = quantize_float(rng.standard_normal((2, 20000)), "fp16").values
+    b = quantize_float(rng.standard_normal((20000, 3)), "fp16").values
+    got = float_matmul(a, b)
+    perm = np.concatenate([rng.permutation(8192), 8192 + rng.permutation(8192), 16384 + rng.permutation(20000 - 16384)])
+    np.testing.assert_array_equal(float_matmul(a[:, perm], b[perm]), got)
+    np.testing.assert_allclose(got, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-9)
 
 
 def test_float_matmul_exact_for_narrow_operands_and_propagates_nan():

@@ -9,7 +9,7 @@ import pytest
 
 import accelsim.nn.train as train_mod
 from accelsim.nn.datasets import Dataset
-from accelsim.numerics.gemm import GridOperand, chunked_fp16_matmul
+from accelsim.numerics.gemm import GridOperand, Sliced, chunked_fp16_matmul
 from accelsim.numerics.policy import PRESET_NAMES, accumulator_for, layer_formats, resolve_policy
 from accelsim.numerics.quant import quantize_float
 from accelsim.spec.models import TrainingSpec
@@ -26,7 +26,9 @@ def _blobs(n=32, classes=4, seed=0) -> Dataset:
 
 
 def in_format(x, fmt: str) -> bool:
-    """Is ``x`` (a GridOperand or float values) representable in ``fmt``?"""
+    """Is ``x`` (a GridOperand, float values or their slices) representable in ``fmt``?"""
+    if isinstance(x, Sliced):
+        x = x.values()
     if isinstance(x, GridOperand):
         c = np.asarray(x.codes, dtype=np.float64)
         if not (np.array_equal(c, np.trunc(c)) and x.scale > 0):

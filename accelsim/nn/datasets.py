@@ -45,7 +45,7 @@ SYNTHETIC_DEFAULT_SAMPLES = 2000
 SYNTHETIC_DEFAULT_CLASSES = 10
 #: Dataset kinds read from the user's files: ``accelsim validate`` loads them to check them (the
 #: others are checked by :func:`precheck` without generating them).
-FILE_DATASETS = ("npz", "mnist-idx")
+FILE_DATASETS = ("npz", "mnist-idx", "text")
 #: Samples in scikit-learn's digits.
 DIGITS_SAMPLES = 1797
 #: Largest uncompressed array data read from one dataset's files (npz members, IDX data), bytes.
@@ -151,6 +151,18 @@ def dataset_sizes_hint(spec: DataSpec, base_dir: Path, file: str) -> tuple[int, 
                 return None
             counts.append(dims[0] if dims else 0)
         return counts[0], counts[1]
+    elif kind == "sequence":
+        n = spec.samples or SEQUENCE_DEFAULT_SAMPLES
+    elif kind == "text":
+        path = _resolve(base_dir, spec.path)
+        try:
+            size = path.stat().st_size   # bytes: at least the characters; a hint, not a read
+        except OSError:
+            return None
+        length = spec.length or 1
+        n = max(size // length, 2)
+        if spec.samples is not None:
+            n = min(n, spec.samples)
     else:
         return None
     n_test = int(round(spec.test_fraction * n))
@@ -199,6 +211,16 @@ def precheck(spec: DataSpec, input_shape: tuple[int, ...], outputs: int | None, 
             raise _too_big_synthetic(n, features, file)
         if n <= classes:  # every class has at most one sample: none is left for the test split
             raise _empty_test_split("synthetic", n, min(n, classes), spec, file)
+    elif spec.dataset == "sequence":
+        n = spec.samples or SEQUENCE_DEFAULT_SAMPLES
+        classes = spec.vocab
+        if n * features * 16 > MAX_DATASET_BYTES:   # ids and targets, int64
+            raise InputError.single(
+                file, "data.samples", f"{n:,} sequences of {features:,} tokens need {_gib(n * features * 16)} in "
+                f"memory, more than the {_gib(MAX_DATASET_BYTES)} a dataset may take",
+            )
+        if int(round(spec.test_fraction * n)) < 1 or n < 2:
+            raise _empty_test_split("sequence", n, classes, spec, file)
     elif spec.dataset == "digits":
         classes = 10
         if features != 64:

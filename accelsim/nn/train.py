@@ -65,7 +65,7 @@ from accelsim.nn.layers import (
 )
 from accelsim.nn.model import SGD, GraphModel, Node, Param, StepObserver, build_model
 from accelsim.numerics import elementary
-from accelsim.numerics.gemm import GridOperand, NonFiniteOperand, gemm
+from accelsim.numerics.gemm import GridOperand, NonFiniteOperand, Sliced, gemm, slice_values
 from accelsim.numerics.gradscale import GradScale
 from accelsim.numerics.policy import PrecisionPolicy
 from accelsim.numerics.quant import int_codes, max_abs, quantize_float, quantize_fp4r4, two_phase_fp4r4
@@ -191,11 +191,19 @@ def _grid_fp4r4(q) -> GridOperand:
 
 
 def _values(x) -> np.ndarray:
-    return x.values() if isinstance(x, GridOperand) else x
+    return x.values() if isinstance(x, (GridOperand, Sliced)) else x
 
 
 def _swap(x):
-    return x.T if isinstance(x, GridOperand) else np.swapaxes(x, -1, -2)
+    return x.T if isinstance(x, (GridOperand, Sliced)) else np.swapaxes(x, -1, -2)
+
+
+def _sliced(x):
+    """A float operand as its integer slices, computed once for every product that reads it
+    (an integer-grid operand, or a tensor holding NaN, stays as it is)."""
+    if isinstance(x, (GridOperand, Sliced)):
+        return x
+    return slice_values(x) or x
 
 
 class QuantHook:
@@ -232,6 +240,11 @@ class QuantHook:
         #: PACT codes seen per layer while :attr:`count_codes` is on (evaluation)
         self.count_codes = False
         self.codes_seen: dict[str, np.ndarray] = {}
+        #: the format each layer's output is stored in during the current forward walk (set by the
+        #: walk's observer) and the layers each GEMM layer reads: an operand already in its format
+        #: is not rounded again (rounding is idempotent; this only saves the pass)
+        self.tensor_formats: dict[str | None, str] = {}
+        self.sources: dict[str, tuple[str | None, ...]] = {}
 
     def parameters(self) -> list[Param]:
         return list(self.alpha.values())
@@ -248,12 +261,15 @@ class QuantHook:
 
     # -- operands ------------------------------------------------------------------------------
 
-    def _operand(self, layer: str, x: np.ndarray, fmt: str, r: RescaleOp | None, training: bool):
+    def _operand(self, layer: str, x: np.ndarray, fmt: str, r: RescaleOp | None, training: bool, operand: int = 0):
         """A tensor as a GEMM reads it: a :class:`GridOperand` (integer codes and their scale) for
         the integer-grid formats, rounded values for the float formats."""
         if r is None:
-            return x if fmt == "fp32" else quantize_float(x, fmt).values
-        self._record(replace(r, elements=x.size, deps=()))
+            srcs = self.sources.get(layer)
+            stored = self.tensor_formats.get(srcs[operand]) if srcs and len(srcs) > operand else None
+            return x if fmt in ("fp32", stored) else quantize_float(x, fmt).values
+        if self.recorder.active:
+            self._record(replace(r, elements=x.size, deps=()))
         if r.tensor == "input":  # the network input stretched onto -8..7 (x·15 − 8, scale 1)
             return GridOperand(quantize_input(x).values, 1.0, MAX_CODE[fmt])
         if layer in self.alpha:
@@ -300,7 +316,8 @@ class QuantHook:
         r = plan.weight_rescale
         if r is None:
             return w if fmt == "fp32" else quantize_float(w, fmt).values
-        self._record(replace(r, elements=w.size, deps=()))
+        if self.recorder.active:
+            self._record(replace(r, elements=w.size, deps=()))
         if self.policy.weight_rescale == "sawb":
             codes, s = int_codes(w, sawb_scale(w), "int4", symmetric=True)
         else:
@@ -311,11 +328,12 @@ class QuantHook:
 
     def fwd(self, layer: str, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None) -> tuple[np.ndarray, Any]:
         plan = self.plans[layer]
-        a = self._input_operand(layer, x)
-        wq = self._weights(layer, w)
+        a = _sliced(self._input_operand(layer, x))
+        wq = _sliced(self._weights(layer, w))
         op = plan.fwd
-        m, k = x.shape[-2:]
-        self._record(replace(op, m=m, n=w.shape[-1], k=k, count=_count(x), a_elements=0, deps=()))
+        if self.recorder.active:
+            m, k = x.shape[-2:]
+            self._record(replace(op, m=m, n=w.shape[-1], k=k, count=_count(x), a_elements=0, deps=()))
         return self._gemm(op, a, wq, bias), (a, wq)
 
     def _quantize_grad(self, layer: str, dy: np.ndarray, f_weight: str, f_data: str) -> tuple[Any, Any]:
@@ -323,8 +341,9 @@ class QuantHook:
         attention product: its ``dB``) and the data-gradient one (``dA``), one Two-Phase Rounding
         phase each."""
         plan = self.plans[layer]
-        for r in plan.grad_rescales:
-            self._record(replace(r, elements=dy.size, deps=()))
+        if self.recorder.active:
+            for r in plan.grad_rescales:
+                self._record(replace(r, elements=dy.size, deps=()))
         out: dict[str, Any] = {}
         if "fp4r4" in (f_weight, f_data):
             gs = self.gradscale.get(layer)
@@ -346,10 +365,11 @@ class QuantHook:
             if fmt in ("int4", "uint4"):
                 codes, s = int_codes(dy, _max_scale(dy, "int4", f"{layer} gradient"), "int4", symmetric=True)
                 out[role] = GridOperand(codes, s, MAX_CODE["int4"])
-            elif fmt == "fp32":
-                out[role] = dy
-            else:
-                out[role] = quantize_float(dy, fmt).values
+            elif role == "data" and fmt == f_weight and "weight" in out and not isinstance(out["weight"], GridOperand):
+                out[role] = out["weight"]   # the same float tensor: sliced once
+            else:   # every gradient between layers is stored in the output format already
+                stored = fmt in ("fp32", self.policy.output)
+                out[role] = _sliced(dy if stored else quantize_float(dy, fmt).values)
         if self.measure_fidelity:
             for role, phase in (("weight", "bwd_weight"), ("data", "bwd_data")):
                 entry = self.fidelity.setdefault((layer, phase), [0.0, 0.0])
@@ -367,16 +387,18 @@ class QuantHook:
         g_weight, g_data = self._quantize_grad(layer, dy, plan.bwd_weight.b_format, f_data)
         self._grad_data[layer] = g_data
         op = plan.bwd_weight
-        m, n = dy.shape[-2:]
-        self._record(replace(op, m=x.shape[-1], n=n, k=m, count=_count(dy), a_elements=0, deps=()))
+        if self.recorder.active:
+            m, n = dy.shape[-2:]
+            self._record(replace(op, m=x.shape[-1], n=n, k=m, count=_count(dy), a_elements=0, deps=()))
         return self._gemm(op, _swap(x), g_weight)
 
     def bwd_data(self, layer: str, dy: np.ndarray, w: np.ndarray, stash: Any) -> np.ndarray:
         _, wq = stash
         g_data = self._grad_data.pop(layer)
         op = self.plans[layer].bwd_data[0]
-        m, n = dy.shape[-2:]
-        self._record(replace(op, m=m, n=w.shape[-2], k=n, count=_count(dy), out_elements=0, deps=()))
+        if self.recorder.active:
+            m, n = dy.shape[-2:]
+            self._record(replace(op, m=m, n=w.shape[-2], k=n, count=_count(dy), out_elements=0, deps=()))
         if op.out_elements:
             # a convolution's activation gradient is folded back (col2im) before it is stored:
             # the layer sums the accumulator's results and the trainer stores the fold in the
@@ -392,9 +414,11 @@ class QuantHook:
         # both operands are read in the layer's activation format: a 4-bit one has a rescale each
         # (operand order), a float one none
         ra, rb = plan.input_rescales if plan.input_rescales else (None, None)
-        aq = self._operand(layer, a, op.a_format, ra, training)
-        bq = self._operand(layer, b, op.b_format, rb, training)
-        self._record(replace(op, m=a.shape[-2], n=b.shape[-1], k=a.shape[-1], count=_count(a), a_elements=0, deps=()))
+        aq = _sliced(self._operand(layer, a, op.a_format, ra, training, 0))
+        bq = _sliced(self._operand(layer, b, op.b_format, rb, training, 1))
+        if self.recorder.active:
+            self._record(replace(op, m=a.shape[-2], n=b.shape[-1], k=a.shape[-1], count=_count(a), a_elements=0,
+                                 deps=()))
         return self._gemm(op, aq, bq), (aq, bq)
 
     def bwd_act(self, layer: str, stash: Any, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -404,9 +428,11 @@ class QuantHook:
         g_b, g_a = self._quantize_grad(layer, dy, op_b.b_format, op_a.a_format)
         m, n = dy.shape[-2:]
         k = aq.shape[-1]
-        self._record(replace(op_a, m=m, n=k, k=n, count=_count(dy), deps=()))
+        if self.recorder.active:
+            self._record(replace(op_a, m=m, n=k, k=n, count=_count(dy), deps=()))
         da = self._gemm(op_a, g_a, _swap(bq))
-        self._record(replace(op_b, m=k, n=n, k=m, count=_count(dy), deps=()))
+        if self.recorder.active:
+            self._record(replace(op_b, m=k, n=n, k=m, count=_count(dy), deps=()))
         db = self._gemm(op_b, _swap(aq), g_b)
         return da, db
 
@@ -447,6 +473,10 @@ class StepRecorder(StepObserver):
     def start(self, x: np.ndarray) -> None:
         self.formats = {None: "fp32"}
         self.updated = []
+        if isinstance(self.hook, QuantHook):
+            self.hook.tensor_formats = self.formats
+
+    hook: Any = None
 
     def _op(self, node: Node) -> str:
         if isinstance(node.module, Embedding):
@@ -605,6 +635,8 @@ def train(
     opt = SGD(model, opt_spec.lr, opt_spec.momentum, opt_spec.weight_decay, extra=hook.parameters())
     loss_fn = SoftmaxCrossEntropy()
     step_rec = StepRecorder(policy, recorder)
+    step_rec.hook = hook
+    hook.sources = {n.name: n.inputs for n in model.nodes}
     out_fmt = policy.output
     epochs = training.epochs or 1
     batch = net.batch_size
@@ -698,6 +730,8 @@ def evaluate(
         xb, yb = x[start:start + EVAL_BATCH], y[start:start + EVAL_BATCH]
         ev = Evaluator(policy)
         ev.alive = alive
+        if isinstance(model.hook, QuantHook):
+            model.hook.tensor_formats = ev.formats
         logits = model.forward(xb, False, ev)
         loss, _ = loss_fn(logits, yb)
         h, c, sh, sn = _correct(logits, yb)

@@ -18,17 +18,19 @@ their format (FP16, BF16, FP8, FP32).
   chunks that are each exact and summed in int64. Every partial sum, in whatever order the BLAS
   adds, is the same integer: the result is exact, bit for bit, on any machine. This is the integer
   accumulator of the hardware; the caller applies the register's range and scales once.
-* **Float operands** (:func:`float_matmul`): each row of ``a`` (each column of ``b``) is scaled by
-  a power of two so that its largest magnitude is below ``2**β`` and cut into two integer slices
-  of ``β`` bits (``a ≈ 2**e·(a1 + a2·2**-β)``), with ``β = ⌊(53 − ⌈log2 K⌉)/2⌋``, so that every
-  slice product is an exact float64 integer GEMM (any summation order gives the same result). The
-  three leading slice products are combined elementwise in a fixed order. The result equals the
-  exact product to about ``2**-2β`` of ``K · max|a_row| · max|b_col|`` (at least 2**-34 relative
-  to that bound for K up to 2**19: far below an fp32 rounding of any output that is not the
-  result of a cancellation), and it is a function of the operands alone. Slices that are all zero
-  (operands narrow enough to fit one slice, e.g. most fp8 and bf16 tensors) are skipped. Operands
-  holding Inf or NaN (a diverged training) take one plain float64 product: which outputs are
-  non-finite does not depend on the order, and such a run is reported as diverged.
+* **Float operands** (:func:`float_matmul`): a tensor is scaled by one power of two so that its
+  largest magnitude is below ``2**20`` and cut into two integer slices of 20 bits
+  (:class:`Sliced`: ``x ≈ 2**e·(hi + lo·2**-20)``); every slice product is then an exact float64
+  integer GEMM for reductions up to 8,192 long (longer ones are cut into such chunks, added in
+  order), whatever order the BLAS sums in. The three leading slice products are combined
+  elementwise in a fixed order. FP16 tensors spanning up to 29 binades (BF16 and FP8 up to 32) are
+  represented exactly, so their product is near-exact: within about ``2**-40 · K · max|a| ·
+  max|b|`` of the exact one, far below an fp32 rounding of any output that is not the result of a
+  cancellation. The slices are a function of the tensor alone, so a tensor read by two products
+  (an activation in the forward and the weight-gradient GEMM, a gradient in both backward GEMMs,
+  weights and their transpose) is sliced once. Operands holding Inf or NaN (a diverged training)
+  take one plain float64 product: which outputs are non-finite does not depend on the order, and
+  such a run is reported as diverged.
 
 :func:`round_accumulator` rounds such a float64 result once to the accumulator format (``fp32``,
 ``fp16`` or ``bf16``): the product "accumulated in float64 and rounded once".
@@ -53,7 +55,9 @@ __all__ = [
     "FLOAT64_EXACT",
     "int_matmul",
     "float_matmul",
-    "slice_bits",
+    "Sliced",
+    "slice_values",
+    "SLICE_BITS",
     "round_accumulator",
     "chunked_fp16_matmul",
 ]
@@ -117,76 +121,102 @@ def int_matmul(a, b, *, check_integers: bool = True) -> np.ndarray:
     return total
 
 
-def slice_bits(k: int) -> int:
-    """Bits per slice for a reduction of length ``k``: the largest ``β`` with
-    ``k · 2**(2β) <= 2**53`` (so a slice product is an exact float64 integer), at most 26."""
-    return min(26, (53 - max(0, math.ceil(math.log2(max(k, 1))))) // 2)
+#: Bits per slice of the float product: ``K · 2**40 <= 2**53`` for ``K <= 8192``, so a slice
+#: product is an exact float64 integer GEMM; longer reductions are cut into such chunks.
+SLICE_BITS = 20
+MAX_SLICE_K = 2 ** (53 - 2 * SLICE_BITS)
 
 
-def _abs_max_along(x: np.ndarray, axis: int) -> np.ndarray:
-    """``max |x|`` along ``axis`` (kept as a length-1 axis); NaN where a NaN is. A short axis is
-    reduced by a loop of elementwise maxima over its slices (NumPy's reduction along a short
-    innermost axis costs a call per row)."""
-    n = x.shape[axis]
-    if 1 < n <= 16:
-        xs = np.moveaxis(x, axis, 0)
-        hi = xs[0].copy()
-        lo = xs[0].copy()
-        for i in range(1, n):
-            np.maximum(hi, xs[i], out=hi)
-            np.minimum(lo, xs[i], out=lo)
-        np.negative(lo, out=lo)
-        return np.expand_dims(np.maximum(hi, lo), axis)
-    return np.maximum(np.max(x, axis=axis, keepdims=True), -np.min(x, axis=axis, keepdims=True))
+@dataclass(frozen=True, eq=False)
+class Sliced:
+    """A float tensor as two integer slices: ``x ≈ unit · (hi + lo · 2**-20)``, ``|hi|, |lo| <
+    2**20``, with one power-of-two ``unit`` for the whole tensor (so ``x`` and its transpose share
+    the slices; ``lo`` is ``None`` when all zero). Exact for every value within 2**40 of the
+    tensor's largest magnitude to its last bit: any FP16 tensor spanning up to 29 binades, any
+    BF16 or FP8 one spanning up to 32; finer bits of a wider tensor are dropped, deterministically."""
+
+    hi: np.ndarray
+    lo: np.ndarray | None
+    unit: float
+
+    @property
+    def T(self) -> "Sliced":
+        return Sliced(np.swapaxes(self.hi, -1, -2), None if self.lo is None else np.swapaxes(self.lo, -1, -2), self.unit)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.hi.shape
+
+    def values(self) -> np.ndarray:
+        v = self.hi if self.lo is None else self.hi + self.lo * 2.0**-SLICE_BITS
+        return (v * self.unit).astype(np.float32)
+
+    def k_range(self, k0: int, k1: int, side: str) -> "Sliced":
+        """The slices of reduction entries ``k0:k1`` (``side``: ``a``, the last axis, or ``b``)."""
+        take = (lambda t: t[..., k0:k1]) if side == "a" else (lambda t: t[..., k0:k1, :])
+        return Sliced(take(self.hi), None if self.lo is None else take(self.lo), self.unit)
 
 
-def _slices(x: np.ndarray, axis: int, beta: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """``x ≈ unit · (hi + lo·2**-β)`` with integer ``hi``, ``lo`` (``|hi|, |lo| < 2**β``) and a
-    power-of-two ``unit`` per row (``axis=-1``) or per column (``axis=-2``); ``lo`` is ``None``
-    when it would be all zero. ``None`` if ``x`` holds NaN or infinity."""
-    amax = _abs_max_along(x, axis)
-    if not np.isfinite(amax).all():
+def slice_values(x) -> Sliced | None:
+    """:class:`Sliced` slices of float values; ``None`` if ``x`` holds NaN or infinity."""
+    if isinstance(x, Sliced):
+        return x
+    x = np.asarray(x)
+    amax = _max_abs(x)
+    if not math.isfinite(amax):
         return None
-    _, e = np.frexp(amax)                        # |x| < 2**e along the reduced axis
-    xs = np.multiply(x, np.ldexp(1.0, beta - e), dtype=np.float64)   # exact: |xs| < 2**β
-    lo, hi = np.modf(xs)                         # integer part and the (exact) fraction
+    _, e = math.frexp(amax)                      # |x| < 2**e
+    lo = np.multiply(x, math.ldexp(1.0, SLICE_BITS - e), dtype=np.float64)   # exact: |x·2**(20-e)| < 2**20
+    hi = np.trunc(lo)
+    lo -= hi                                     # the fraction (exact)
     if lo.any():
-        lo *= 2.0**beta
-        np.trunc(lo, out=lo)                     # the next β bits
+        lo *= 2.0**SLICE_BITS
+        np.trunc(lo, out=lo)                     # the next 20 bits
     else:
         lo = None
-    return hi, lo, np.ldexp(1.0, e - beta)
+    return Sliced(hi, lo, math.ldexp(1.0, e - SLICE_BITS))
+
+
+def _slice_product(a: Sliced, b: Sliced) -> np.ndarray:
+    out = np.matmul(a.hi, b.hi)
+    cross = None
+    if a.lo is not None:
+        cross = np.matmul(a.lo, b.hi)
+    if b.lo is not None:
+        t = np.matmul(a.hi, b.lo)
+        cross = t if cross is None else cross + t
+    if cross is not None:
+        cross *= 2.0**-SLICE_BITS
+        out += cross
+    return out
 
 
 def float_matmul(a, b) -> np.ndarray:
     """Deterministic, near-exact ``a @ b`` in float64 (see the module docs).
 
-    ``a`` ``(..., M, K)``, ``b`` ``(..., K, N)``, float32 or float64 values (already rounded to
-    their formats). The result is a function of the operand values alone: the same bits whatever
-    the BLAS kernel, its blocking or its thread count.
+    ``a`` ``(..., M, K)``, ``b`` ``(..., K, N)``: float values (already rounded to their formats)
+    or their :class:`Sliced` slices (computed once, reused by a tensor's several products). Every
+    slice product is an exact integer GEMM, combined elementwise in a fixed order, over chunks of at
+    most 8,192 reduction entries added in order: the result is a function of the operands alone,
+    the same bits whatever the BLAS kernel, its blocking or its thread count.
     """
-    a = np.asarray(a)
-    b = np.asarray(b)
-    _check_shapes(a, b)
-    beta = slice_bits(a.shape[-1])
-    sa = _slices(a, -1, beta)
-    sb = _slices(b, -2, beta) if sa is not None else None
-    if sa is None or sb is None:
-        with np.errstate(invalid="ignore", over="ignore"):   # a diverged run: NaN stays NaN
+    sa, sb = slice_values(a), slice_values(b)
+    if sa is None or sb is None:   # a diverged run: NaN stays NaN, whatever the order
+        a = a.values() if isinstance(a, Sliced) else np.asarray(a)
+        b = b.values() if isinstance(b, Sliced) else np.asarray(b)
+        with np.errstate(invalid="ignore", over="ignore"):
             return np.matmul(a.astype(np.float64), b.astype(np.float64))
-    (a_hi, a_lo, a_unit), (b_hi, b_lo, b_unit) = sa, sb
-    out = np.matmul(a_hi, b_hi)
-    cross = None
-    if a_lo is not None:
-        cross = np.matmul(a_lo, b_hi)
-    if b_lo is not None:
-        t = np.matmul(a_hi, b_lo)
-        cross = t if cross is None else cross + t
-    if cross is not None:
-        cross *= 2.0**-beta
-        out += cross
-    out *= a_unit
-    out *= b_unit
+    if len(sa.shape) < 2 or len(sb.shape) < 2 or sa.shape[-1] != sb.shape[-2]:
+        raise ValueError(f"cannot multiply shapes {sa.shape} and {sb.shape}")
+    k = sa.shape[-1]
+    if k <= MAX_SLICE_K:
+        out = _slice_product(sa, sb)
+    else:
+        out = None
+        for k0 in range(0, k, MAX_SLICE_K):
+            part = _slice_product(sa.k_range(k0, k0 + MAX_SLICE_K, "a"), sb.k_range(k0, k0 + MAX_SLICE_K, "b"))
+            out = part if out is None else out + part
+    out *= sa.unit * sb.unit
     return out
 
 
@@ -231,14 +261,21 @@ def chunked_fp16_matmul(a, b, chunk: int) -> np.ndarray:
     """
     if not isinstance(chunk, (int, np.integer)) or chunk < 1:
         raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
-    a = np.asarray(a)
-    b = np.asarray(b)
-    _check_shapes(a, b)
+    a = a if isinstance(a, Sliced) else np.asarray(a)
+    b = b if isinstance(b, Sliced) else np.asarray(b)
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"cannot multiply shapes {a.shape} and {b.shape}")
     k = a.shape[-1]
     acc = None
+
+    def take(x, k0: int, side: str):
+        if isinstance(x, Sliced):
+            return x.k_range(k0, k0 + chunk, side)
+        return x[..., k0:k0 + chunk] if side == "a" else x[..., k0:k0 + chunk, :]
+
     with np.errstate(over="ignore", invalid="ignore"):   # IEEE: overflow to inf, inf - inf = NaN
         for k0 in range(0, max(k, 1), chunk):
-            part = float_matmul(a[..., k0:k0 + chunk], b[..., k0:k0 + chunk, :]).astype(np.float16)
+            part = float_matmul(take(a, k0, "a"), take(b, k0, "b")).astype(np.float16)
             # float32 sum of two fp16 values rounded to fp16 is the correctly rounded fp16 sum
             acc = part if acc is None else (acc.astype(np.float32) + part.astype(np.float32)).astype(np.float16)
     return acc.astype(np.float32)
@@ -281,8 +318,11 @@ class GridOperand:
 Operand = "GridOperand | np.ndarray"
 
 
-def _values(x) -> np.ndarray:
-    return x.values() if isinstance(x, GridOperand) else np.asarray(x, dtype=np.float32)
+def _values(x):
+    """A float operand: the values of a grid operand; slices and arrays as they are."""
+    if isinstance(x, GridOperand):
+        return x.values()
+    return x if isinstance(x, Sliced) else np.asarray(x, dtype=np.float32)
 
 
 def _grid_product(a: GridOperand, b: GridOperand, acc_format: str) -> np.ndarray:

@@ -495,8 +495,11 @@ def quantize_float(
             raise ValueError(f"{fmt} supports nearest rounding only")
         if fmt == "fp16":
             xa = np.asarray(x)
-            if xa.dtype in (np.float32, np.float16):
+            if xa.dtype in (np.float32, np.float16) and xa.size > 4096:
                 vals = _round_fp16(xa.astype(_F32, copy=False).reshape(-1)).reshape(xa.shape)
+            elif xa.dtype in (np.float32, np.float16):   # small: numpy's cast is cheaper (the same bits)
+                with np.errstate(over="ignore"):
+                    vals = xa.astype(np.float16).astype(_F32)
             else:   # direct cast (no double rounding through float32)
                 with np.errstate(over="ignore"):        # overflow to inf is the documented result
                     vals = xa.astype(np.float16).astype(_F32)
