@@ -10,6 +10,9 @@ Everything the CLI does is available here, without printing::
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -21,7 +24,7 @@ from accelsim.hw.machine import Machine
 from accelsim.numerics.policy import PrecisionPolicy
 from accelsim.nn.datasets import FILE_DATASETS, Dataset, load_dataset
 from accelsim.nn.model import check_trainable
-from accelsim.nn.train import TrainResult, train_cached
+from accelsim.nn.train import TrainResult, cache_lookup, cache_store, train
 from accelsim.report.files import ReportFolderError, check_replaceable, report_folder_name
 from accelsim.report.summary import build_summary
 from accelsim.report.writers import write_run_report
@@ -375,38 +378,63 @@ class RunResult:
     files: list[str] = field(default_factory=list)
 
 
+def _train_one(args: tuple) -> TrainResult:
+    """One training in a worker process (module-level: picklable for ``spawn``)."""
+    network, data, policy, training, seed = args
+    return train(network, data, policy, training, seed)
+
+
 def train_both(
     setup: Setup, data: Dataset, cache_dir: Path | None, progress: Progress | None = None,
+    jobs: int | None = None,
 ) -> tuple[dict[str, list[TrainResult]], tuple[str, ...], tuple[str, ...]]:
     """Train the workload in the policy and the baseline precision, once per seed of
     ``training.seeds`` (or take the trainings from the cache).
 
-    Returns the results per run label (``policy``, ``baseline``), the labels whose every seed came
-    from the cache, and notes for the user (cache entries that failed their checksum and were
-    retrained)."""
-    results: dict[str, list[TrainResult]] = {}
-    cached: list[str] = []
-    notes: list[str] = []
+    Trainings not in the cache run in ``jobs`` worker processes (default: the CPU count; 1 trains
+    in this process, with per-step progress). Every training is deterministic, so where it ran
+    changes nothing. Returns the results per run label (``policy``, ``baseline``), the labels whose
+    every seed came from the cache, and notes for the user (cache entries that failed their
+    checksum and were retrained)."""
     seeds = setup.workload.training.seed_list
-    for label, policy in (("policy", setup.policy), ("baseline", setup.baseline_policy)):
-        per_seed: list[TrainResult] = []
-        hits = 0
-        for i, seed in enumerate(seeds):
-            message = f"training {policy.name}, seed {seed} ({i + 1} of {len(seeds)})"
-            report = (lambda done, total, m=message: progress(m, done, total)) if progress else None
-            result, status = train_cached(
-                setup.network, data, policy, setup.workload.training, seed, cache_dir, progress=report,
-            )
-            per_seed.append(result)
-            hits += status == "cached"
-            if status == "damaged":
-                notes.append(
-                    f"the cached training of {policy.name} (seed {seed}) failed its checksum and was retrained"
-                )
-        results[label] = per_seed
-        if hits == len(seeds):
-            cached.append(label)
-    return results, tuple(cached), tuple(notes)
+    training = setup.workload.training
+    tasks = [(label, policy, seed) for label, policy in (("policy", setup.policy), ("baseline", setup.baseline_policy))
+             for seed in seeds]
+    done: dict[tuple[str, int], TrainResult] = {}
+    notes: list[str] = []
+    todo = []
+    for label, policy, seed in tasks:
+        result, status = cache_lookup(setup.network, data, policy, training, seed, cache_dir)
+        if result is not None:
+            done[(label, seed)] = result
+            continue
+        if status == "damaged":
+            notes.append(f"the cached training of {policy.name} (seed {seed}) failed its checksum and was retrained")
+        todo.append((label, policy, seed))
+    cached = tuple(label for label in ("policy", "baseline")
+                   if not any(t[0] == label for t in todo))
+    workers = min(len(todo), jobs or os.cpu_count() or 1)
+    if workers <= 1:
+        for i, (label, policy, seed) in enumerate(todo):
+            message = f"training {policy.name}, seed {seed} ({i + 1} of {len(todo)})"
+            report = (lambda d, t, m=message: progress(m, d, t)) if progress else None
+            done[(label, seed)] = train(setup.network, data, policy, training, seed, progress=report)
+            cache_store(done[(label, seed)], setup.network, data, policy, training, seed, cache_dir)
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        if progress:
+            progress(f"training {len(todo)} runs in {workers} processes", 0, len(todo))
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = {pool.submit(_train_one, (setup.network, data, policy, training, seed)): (label, policy, seed)
+                       for label, policy, seed in todo}
+            for n, future in enumerate(as_completed(futures), start=1):
+                label, policy, seed = futures[future]
+                done[(label, seed)] = future.result()
+                cache_store(done[(label, seed)], setup.network, data, policy, training, seed, cache_dir)
+                if progress:
+                    progress(f"training {len(todo)} runs in {workers} processes", n, len(todo))
+    results = {label: [done[(label, seed)] for seed in seeds] for label in ("policy", "baseline")}
+    return results, cached, tuple(notes)
 
 
 def default_out_dir(setup: Setup, reports_dir: Path = Path("reports")) -> Path:
@@ -426,6 +454,7 @@ def run(
     cache_dir: str | Path | None = "default",
     plots: str = "summary",
     allow_long: bool = False,
+    jobs: int | None = None,
 ) -> RunResult:
     """Simulate the workload in its 4-bit policy and its baseline precision and compare them;
     train it in both precisions when it has a dataset.
@@ -436,6 +465,7 @@ def run(
     depend on, so re-runs and sweeps over hardware never retrain. ``plots`` is the plot level
     (``none``, ``summary``, ``all``; :mod:`accelsim.report.run_plots`). Work estimated to take
     longer than :data:`accelsim.budget.LIMIT_S` is refused before it starts unless ``allow_long``.
+    Trainings run in ``jobs`` processes (default: the CPU count; :func:`train_both`).
     """
     def note(message: str, done: int | None = None, total: int | None = None) -> None:
         if progress is not None:
@@ -465,7 +495,7 @@ def run(
     if data is not None and setup.workload.phases == "training":
         cache = Path(reports_dir) / ".cache" / "training" if cache_dir == "default" else (
             Path(cache_dir) if cache_dir is not None else None)
-        training, cached, notes = train_both(setup, data, cache, note)
+        training, cached, notes = train_both(setup, data, cache, note, jobs=jobs)
     summary = build_summary(setup, policy_run, baseline_run, training)
     result = RunResult(
         summary=summary, policy=policy_run, baseline=baseline_run, setup=setup, training=training,

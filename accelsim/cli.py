@@ -59,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="report folder (default: reports/<workload>-<hardware>)")
     p.add_argument("--baseline-hw", metavar="HW", help="hardware YAML of the 16-bit machine to compare with")
     p.add_argument("--retrain", action="store_true", help="train again instead of using cached trainings")
+    p.add_argument("--jobs", type=_positive_int, metavar="N",
+                   help="processes the trainings (precisions x seeds) run in (default: CPU count)")
     _add_plots(p, "summary")
     _add_set(p)
     _add_allow_long(p)
@@ -188,7 +190,7 @@ def _cmd_run(args: argparse.Namespace, out: Console, err: Console) -> int:
         result = api.run(
             args.workload, args.hardware, out=args.out, baseline_hw=args.baseline_hw, sets=args.set,
             progress=progress, cache_dir=None if args.retrain else "default", plots=args.plots,
-            allow_long=args.allow_long,
+            allow_long=args.allow_long, jobs=args.jobs,
         )
     out.print(comparison_table(result.summary))
     for note in (*result.summary["notes"], *result.notes):

@@ -333,7 +333,7 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
     try:
         result = api.run(
             task["workload"], task["hardware"], baseline_hw=task["baseline_hw"], sets=task["sets"], write=False,
-            cache_dir=task["cache_dir"], allow_long=task.get("allow_long", False),
+            cache_dir=task["cache_dir"], allow_long=task.get("allow_long", False), jobs=1,  # the sweep is parallel
         )
     except InputError as exc:
         return {**out, "status": "failed", "error": str(exc).replace("\n", "; "), "summary": None}

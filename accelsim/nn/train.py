@@ -845,22 +845,35 @@ def load_result(path_stem: Path) -> TrainResult | None:
         raise DamagedCacheEntry(str(meta_path)) from exc
 
 
+def cache_lookup(
+    net: Network, data: Dataset, policy: PrecisionPolicy, training: TrainingSpec, seed: int, cache_dir: Path | None,
+) -> tuple[TrainResult | None, str]:
+    """The cached result of a training, if any: ``(result, "cached")``, ``(None, "trained")`` (not
+    cached: to be trained) or ``(None, "damaged")`` (an entry failed its checksum: to be retrained)."""
+    if cache_dir is None:
+        return None, "trained"
+    try:
+        cached = load_result(cache_dir / training_key(net, data, policy, training, seed))
+    except DamagedCacheEntry:
+        return None, "damaged"
+    return (cached, "cached") if cached is not None else (None, "trained")
+
+
+def cache_store(result: TrainResult, net: Network, data: Dataset, policy: PrecisionPolicy, training: TrainingSpec,
+                seed: int, cache_dir: Path | None) -> None:
+    if cache_dir is not None:
+        save_result(result, cache_dir / training_key(net, data, policy, training, seed))
+
+
 def train_cached(
     net: Network, data: Dataset, policy: PrecisionPolicy, training: TrainingSpec, seed: int,
     cache_dir: Path | None, *, progress: Progress | None = None,
 ) -> tuple[TrainResult, str]:
     """:func:`train`, or its cached result; returns ``(result, status)`` with status ``"trained"``,
     ``"cached"`` or ``"damaged"`` (a cache entry failed its checksum and was retrained)."""
-    if cache_dir is None:
-        return train(net, data, policy, training, seed, progress=progress), "trained"
-    stem = cache_dir / training_key(net, data, policy, training, seed)
-    status = "trained"
-    try:
-        cached = load_result(stem)
-    except DamagedCacheEntry:
-        cached, status = None, "damaged"
+    cached, status = cache_lookup(net, data, policy, training, seed, cache_dir)
     if cached is not None:
-        return cached, "cached"
+        return cached, status
     result = train(net, data, policy, training, seed, progress=progress)
-    save_result(result, stem)
+    cache_store(result, net, data, policy, training, seed, cache_dir)
     return result, status

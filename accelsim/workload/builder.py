@@ -57,6 +57,8 @@ class _Builder:
         self.inputs = layer_inputs(net)
         self.first_gemms, self.last_gemms = edge_gemms(net, self.inputs)
         self.formats: dict[str, LayerFormats] = {}
+        #: per attention product, the formats of its two operands
+        self.act_formats: dict[str, tuple[str, str]] = {}
         #: op that produced each GEMM layer's (quantized) input: what the backward pass re-reads
         self.stash: dict[str, int | None] = {}
         #: forward op of each vector layer, and of the tensor it read
@@ -97,6 +99,13 @@ class _Builder:
         self.formats[layer.name] = fmts
         return fmts
 
+    def _operand_format(self, layer: Layer, src: _Tensor) -> str:
+        """The activation format of one operand of an attention product, by that operand's sign."""
+        return layer_formats(
+            self.policy, is_first=layer.name in self.first_gemms, is_last=layer.name in self.last_gemms,
+            is_attention=True, input_signed=not src.nonneg, reads_input=src.producer is None,
+        ).activation
+
     def _quantize_input(self, layer: Layer, src: _Tensor, fmt: str, elements: int) -> int | None:
         """Requantize an activation into ``fmt`` if it is a 4-bit format it is not already in."""
         if FORMATS[fmt].bits != 4 or src.format == fmt:
@@ -104,8 +113,9 @@ class _Builder:
         if src.producer is None:  # the network input: stretched onto the 4-bit grid
             reduction = "none"
             tensor = "input"
-        else:  # PACT's learned clip for unsigned activations (behind a ReLU), else this step's max
-            reduction = "none" if self.policy.activation_rescale == "pact" and fmt == "uint4" else "max"
+        else:  # PACT's learned clip for a weight layer's unsigned input (behind a ReLU), else this step's max
+            pact = self.policy.activation_rescale == "pact" and fmt == "uint4" and layer.type != "matmul"
+            reduction = "none" if pact else "max"
             tensor = "activation"
         idx = self.emit(RescaleOp(
             layer.name, "fwd", elements, src.format if src.producer is not None else "fp16", fmt,
@@ -121,14 +131,16 @@ class _Builder:
         fmts = self._formats(layer, srcs)
         m, n, k, count = layer.gemm_dims(self.batch)
         deps: list[int] = []
+        a_format = fmts.activation
         if layer.type == "matmul":
-            a_elements = m * k * count
-            b_elements = k * n * count
-            a_dep = self._quantize_input(layer, srcs[0], fmts.activation, a_elements)
+            # each operand in the activation format of its own sign: softmax probabilities in
+            # unsigned 4 bits (twice the resolution of signed), queries, keys and values signed
             b_src = srcs[1] if len(srcs) > 1 else srcs[0]
-            b_dep = self._quantize_input(layer, b_src, fmts.activation, b_elements)
+            a_format, b_format = (self._operand_format(layer, src) for src in (srcs[0], b_src))
+            self.act_formats[layer.name] = (a_format, b_format)
+            a_dep = self._quantize_input(layer, srcs[0], a_format, m * k * count)
+            b_dep = self._quantize_input(layer, b_src, b_format, k * n * count)
             deps += [d for d in (a_dep, b_dep) if d is not None]
-            b_format = fmts.activation
         else:
             a_dep = self._quantize_input(layer, srcs[0], fmts.activation, _a_elements(layer, self.batch))
             self.stash[layer.name] = a_dep
@@ -142,7 +154,7 @@ class _Builder:
                 )))
             b_format = fmts.weight
         idx = self.emit(GemmOp(
-            layer.name, "fwd", m, n, k, fmts.activation, b_format, self.acc(fmts.activation, b_format), fmts.output,
+            layer.name, "fwd", m, n, k, a_format, b_format, self.acc(a_format, b_format), fmts.output,
             count, a_elements=_im2col_elements(layer, self.batch), deps=tuple(sorted(set(deps))),
         ))
         return _Tensor(idx, fmts.output, False)
@@ -237,14 +249,15 @@ class _Builder:
         if layer.type == "matmul":
             a_name = srcs[0]
             b_name = srcs[1] if len(srcs) > 1 else srcs[0]
+            a_format, b_format = self.act_formats[layer.name]
             da = self.emit(GemmOp(
-                layer.name, "bwd_data", m, k, n, fmts.grad_bwd_data, fmts.activation,
-                self.acc(fmts.grad_bwd_data, fmts.activation), fmts.output, count,
+                layer.name, "bwd_data", m, k, n, fmts.grad_bwd_data, b_format,
+                self.acc(fmts.grad_bwd_data, b_format), fmts.output, count,
                 deps=_deps(g_data, out[b_name].producer),
             ))
             db = self.emit(GemmOp(
-                layer.name, "bwd_data", k, n, m, fmts.activation, fmts.grad_bwd_data,
-                self.acc(fmts.activation, fmts.grad_bwd_data), fmts.output, count,
+                layer.name, "bwd_data", k, n, m, a_format, fmts.grad_bwd_data,
+                self.acc(a_format, fmts.grad_bwd_data), fmts.output, count,
                 deps=_deps(g_data, out[a_name].producer),
             ))
             return [(a_name, da), (b_name, db)], None
