@@ -23,7 +23,9 @@ from accelsim.numerics.formats import FORMATS, OPERAND_FORMATS
 
 TRACE_VERSION = 1
 PHASES = ("fwd", "bwd_data", "bwd_weight", "update")
-REDUCTIONS = ("max", "stats", "none")
+REDUCTIONS = ("max", "stats", "none", "block", "tensor_block")
+#: Reductions that need a pass over the whole tensor before the requantizing pass.
+TENSOR_REDUCTIONS = frozenset({"max", "stats", "tensor_block"})
 Phase = Literal["fwd", "bwd_data", "bwd_weight", "update"]
 
 #: Vector ops: (tensor reads, tensor writes, cycles per element per lane). Reads and writes are
@@ -55,6 +57,9 @@ VECTOR_OPS: dict[str, tuple[int, int, int]] = {
     "embedding": (1, 1, 1),
     "embedding_pos": (2, 1, 1),
     "embedding_bwd": (2, 1, 1),
+    # a 16-point random Hadamard transform: sign flips and 4 butterfly stages, an add or subtract
+    # per element per stage (64 per 16 elements)
+    "hadamard": (1, 1, 4),
 }
 
 
@@ -104,11 +109,18 @@ class GemmOp:
 
 @dataclass(frozen=True)
 class RescaleOp:
-    """Requantization of a tensor into a (4-bit) format on the rescale unit.
+    """Requantization of a tensor into a 4-bit or block-scaled format on the rescale unit.
 
-    ``reduction`` is the per-tensor statistic computed first (``max`` for max scaling and GradScale,
-    ``stats`` for SAWB's mean square and mean absolute value, ``none`` for PACT's learned clip);
-    ``copies`` is 2 under Two-Phase Rounding.
+    ``reduction`` is the statistic computed first: per tensor ``max`` (max scaling, GradScale) or
+    ``stats`` (SAWB's mean square and mean absolute value), ``none`` (PACT's learned clip);
+    ``block`` (each block's amax and scale, in the same pass as the rounding) or ``tensor_block``
+    (NVFP4: the tensor's amax first, then the blocks). ``copies`` is 2 under Two-Phase Rounding.
+
+    Block-scaled outputs say how: ``block`` is the block shape (``32`` along the reduction axis of
+    the GEMM that reads the tensor, ``16x16`` square), ``scale_format`` the block scale's format,
+    ``rounding`` ``nearest`` or ``stochastic`` (random bits drawn per element). The op's ``phase``
+    is that of the GEMM that reads the result: a tensor read by two GEMMs along different axes
+    (1-D blocks) is requantized for each.
     """
 
     layer: str
@@ -116,10 +128,13 @@ class RescaleOp:
     elements: int
     in_format: str
     out_format: str
-    reduction: Literal["max", "stats", "none"]
+    reduction: Literal["max", "stats", "none", "block", "tensor_block"]
     copies: int = 1
     tensor: str = "activation"
     deps: tuple[int, ...] = ()
+    block: str = ""
+    scale_format: str = ""
+    rounding: Literal["nearest", "stochastic"] = "nearest"
     kind: Literal["rescale"] = field(default="rescale", init=False)
 
 
@@ -139,6 +154,12 @@ class VectorOp:
     deps: tuple[int, ...] = ()
     aux_format: str = ""
     kind: Literal["vector"] = field(default="vector", init=False)
+
+
+def rescale_passes(op: "RescaleOp") -> int:
+    """Passes over the tensor: one for a whole-tensor reduction and one per output copy (a block's
+    amax and scale are computed in the requantizing pass)."""
+    return op.copies + (1 if op.reduction in TENSOR_REDUCTIONS else 0)
 
 
 Op = Union[GemmOp, RescaleOp, VectorOp]

@@ -34,9 +34,14 @@ def below(v):
 
 
 def test_every_format_in_the_table_has_a_quantizer():
-    """The dispatcher covers the whole format table and returns float32 values of the input's shape."""
+    """The dispatcher covers every element format and returns float32 values of the input's shape
+    whose codes decode back to them; block-scaled and scale formats are sent to quantize_blocks."""
     x = np.linspace(-1, 1, 12, dtype=f32).reshape(3, 4)
     for name in FORMAT_NAMES:
+        if get_format(name).kind in ("block", "scale"):
+            with pytest.raises(ValueError, match="quantize_blocks"):
+                quantize(x, name)
+            continue
         q = quantize(x, name)
         assert isinstance(q, Quantized) and q.format == name
         assert q.values.dtype == np.float32 and q.values.shape == (3, 4)
@@ -355,7 +360,8 @@ def test_shapes_and_scalars():
     assert quantize_fp4r4(np.float32(0.3), 1.0).values.shape == ()
     x = np.arange(24, dtype=f32).reshape(4, 6)[:, ::2] / 24
     for name in FORMAT_NAMES:
-        assert quantize(x, name).values.shape == (4, 3)
+        if get_format(name).kind not in ("block", "scale"):   # those: test_numerics_blocks.py
+            assert quantize(x, name).values.shape == (4, 3)
 
 
 def test_max_abs():
@@ -369,3 +375,68 @@ def test_format_table_unchanged():
     assert (FORMATS["fp4r4"].radix, FORMATS["fp4r4"].levels) == (4, 7)
     assert (FORMATS["fp8e4m3"].bias, FORMATS["fp8e4m3"].max_value) == (7, 448.0)
     assert (FORMATS["fp8e5m2"].bias, FORMATS["fp8e5m2"].max_value) == (15, 57344.0)
+    assert (FORMATS["bf16"].bias, FORMATS["bf16"].mantissa_bits) == (127, 7)
+    assert (FORMATS["fp4e2m1"].bias, FORMATS["fp4e2m1"].max_value) == (1, 6.0)
+    assert (FORMATS["fp6e2m3"].bias, FORMATS["fp6e2m3"].max_value) == (1, 7.5)
+    assert (FORMATS["fp6e3m2"].bias, FORMATS["fp6e3m2"].max_value) == (3, 28.0)
+
+
+# ---------------------------------------------------------------------------- OCP small floats, bf16
+
+
+def test_ocp_small_float_grids_golden():
+    """Every finite value of the OCP element formats (OCP MX v1.0, section 5.3), by hand."""
+    assert list(representable_values("fp4e2m1")) == [
+        -6, -4, -3, -2, -1.5, -1, -0.5, 0, 0.5, 1, 1.5, 2, 3, 4, 6]
+    e2m3 = representable_values("fp6e2m3")
+    assert (e2m3[-1], e2m3[-2], e2m3[e2m3 > 0][0], len(e2m3)) == (7.5, 7.0, 0.125, 63)
+    e3m2 = representable_values("fp6e3m2")
+    assert (e3m2[-1], e3m2[-2], e3m2[e3m2 > 0][0], len(e3m2)) == (28.0, 24.0, 0.0625, 63)
+
+
+def test_small_float_codes_golden():
+    """E2M1 codes S.EE.M: 0x7 = 6, 0x1 = 0.5 (subnormal), 0xA = -1; round trips for every code."""
+    np.testing.assert_array_equal(decode(np.array([0x7, 0x1, 0xA, 0x8]), "fp4e2m1"), f32([6, 0.5, -1, -0.0]))
+    np.testing.assert_array_equal(encode(f32([6, 0.5, -1, 1.5]), "fp4e2m1"), [0x7, 0x1, 0xA, 0x3])
+    for fmt in ("fp4e2m1", "fp6e2m3", "fp6e3m2"):
+        codes = np.arange(1 << get_format(fmt).bits)
+        np.testing.assert_array_equal(encode(decode(codes, fmt), fmt), codes)
+    with pytest.raises(ValueError, match="codes must lie"):
+        decode(np.array([16]), "fp4e2m1")
+
+
+def test_bf16_rounding_golden():
+    """bf16 keeps 7 mantissa bits: 1 + 2**-8 is a tie (to even: 1), 1 + 3*2**-8 rounds up to
+    1 + 2**-6; 2**-133 is the smallest subnormal; codes are the float32 pattern's top half."""
+    x = f32([1 + 2**-8, 1 + 3 * 2**-8, 2.0**-133, -3.0])
+    q = quantize(x, "bf16")
+    np.testing.assert_array_equal(q.values, f32([1.0, 1 + 2**-6, 2.0**-133, -3.0]))
+    np.testing.assert_array_equal(q.codes, [0x3F80, 0x3F82, 0x0001, 0xC040])
+    assert quantize(f32([3.4e38, np.nan]), "bf16").values[0] == np.inf
+    # stochastic: 1 + 2**-9 is a quarter of the way from 1 to 1 + 2**-7
+    sr = quantize(np.full(40000, 1 + 2**-9, f32), "bf16", rounding="stochastic", rng=np.random.default_rng(3)).values
+    assert set(np.unique(sr)) == {f32(1.0), f32(1 + 2**-7)}
+    assert np.mean(sr == f32(1 + 2**-7)) == pytest.approx(0.25, abs=0.01)
+
+
+@pytest.mark.parametrize("fmt", ["fp4e2m1", "fp6e2m3", "fp6e3m2", "fp8e4m3", "fp8e5m2", "bf16"])
+def test_float_rounding_matches_ml_dtypes(fmt):
+    """Round to nearest even agrees bit for bit with ml_dtypes' casts (an independent
+    implementation) on values spread over the whole range, inside the saturation bound."""
+    import ml_dtypes
+
+    dtype = {"fp4e2m1": ml_dtypes.float4_e2m1fn, "fp6e2m3": ml_dtypes.float6_e2m3fn,
+             "fp6e3m2": ml_dtypes.float6_e3m2fn, "fp8e4m3": ml_dtypes.float8_e4m3fn,
+             "fp8e5m2": ml_dtypes.float8_e5m2, "bf16": ml_dtypes.bfloat16}[fmt]
+    top = min(get_format(fmt).max_value, 1e30)
+    rng = np.random.default_rng(7)
+    x = (rng.choice([-1, 1], 20000) * np.exp(rng.uniform(np.log(1e-3 * top), np.log(top), 20000))).astype(f32)
+    x = np.concatenate([x, representable_values(fmt)[:: max(1, len(representable_values(fmt)) // 200)].astype(f32)])
+    np.testing.assert_array_equal(quantize(x, fmt).values, x.astype(dtype).astype(f32))
+
+
+def test_e8m0_codes_golden():
+    """E8M0 is 2**(e - 127): code 127 = 1, 130 = 8, 0 = 2**-127; 0xFF is NaN."""
+    np.testing.assert_array_equal(encode(f32([1.0, 8.0, 2.0**-127]), "e8m0"), [127, 130, 0])
+    v = decode(np.array([127, 130, 0, 0xFF]), "e8m0")
+    assert v[0] == 1.0 and v[1] == 8.0 and v[2] == f32(2.0**-127) and np.isnan(v[3])

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from accelsim.numerics.policy import PrecisionPolicy
+from accelsim.numerics.formats import MODE_OPERANDS, OPERAND_FORMATS
+from accelsim.numerics.policy import PRESETS, PrecisionPolicy
 
 from accelsim import api
 from accelsim.errors import InputError
@@ -77,7 +78,7 @@ def test_precision_override_fields_are_validated(tmp_path: Path):
         "precision: int4", "precision: {preset: int4, tpr: maybe, fwd_weight: int9, gradscal: {}}"
     )
     assert _problems(tmp_path, "wl", text) == [
-        "wl.yaml: precision.fwd_weight: unknown format 'int9'; allowed: int4, uint4, fp4r4, fp8e4m3, fp8e5m2, fp16, fp32",
+        "wl.yaml: precision.fwd_weight: unknown format 'int9'; allowed: " + ", ".join(OPERAND_FORMATS),
         "wl.yaml: precision.tpr: must be a valid boolean, unable to interpret input; got 'maybe'",
         "wl.yaml: precision.gradscal: unknown key 'gradscal'; did you mean 'gradscale'? (allowed: "
         + ", ".join(PrecisionPolicy.model_fields) + ")",
@@ -96,7 +97,7 @@ def test_mode_names_are_checked(tmp_path: Path):
     text = HW_TEXT.replace("fp16xfp16: 1}", "fp16xfp16: 1, int4xint5: 2}")
     assert _problems(tmp_path, "hw", text) == [
         "hw.yaml: array.modes.int4xint5: mode 'int4xint5' is not '<operand>x<operand>' with operands from: "
-        "int4, uint4, fp4r4, fp8e4m3, fp8e5m2, fp16, fp32, fp8",
+        + ", ".join(MODE_OPERANDS),
     ]
     text = HW_TEXT.replace("fp16xfp16: 1}", "fp16xfp16: 1, int4xuint4: 2}")
     assert _problems(tmp_path, "hw", text) == [
@@ -163,8 +164,8 @@ def _bad_files(tmp: Path) -> dict[str, tuple[Path, str]]:
         ),
         "unknown-preset": (
             write(tmp / "preset.yaml", wl.replace("precision: int4", "precision: int3")),
-            "preset.yaml: precision: unknown precision preset 'int3'; did you mean 'int4'? (allowed: fp32, "
-            "fp16, hfp8, int4, int4-no-tpr, int4-no-gradscale, int4-linear-grad)",
+            "preset.yaml: precision: unknown precision preset 'int3'; did you mean 'int4'? (allowed: "
+            + ", ".join(PRESETS) + ")",
         ),
         "unknown-zoo": (
             write(tmp / "zoo.yaml", wl.replace("zoo: resnet18", "zoo: resnet19")),

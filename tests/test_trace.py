@@ -7,6 +7,7 @@ import pytest
 
 from accelsim import api
 from accelsim.errors import InputError
+from accelsim.numerics.formats import OPERAND_FORMATS
 from accelsim.numerics.policy import PRESETS, resolve_policy
 from accelsim.trace import GemmOp, RescaleOp, VectorOp, dumps_trace, loads_trace
 from accelsim.workload.builder import build_step
@@ -143,7 +144,7 @@ def test_bad_trace_lines_are_all_reported():
         loads_trace(bad, "t.jsonl")
     assert [str(p) for p in info.value.problems] == [
         "t.jsonl: line 2.m: must be a positive integer, got 0",
-        "t.jsonl: line 2.a_format: unknown format 'int3' (allowed: int4, uint4, fp4r4, fp8e4m3, fp8e5m2, fp16, fp32)",
+        f"t.jsonl: line 2.a_format: unknown format 'int3' (allowed: {', '.join(OPERAND_FORMATS)})",
         "t.jsonl: line 3.phase: unknown phase 'sideways' (allowed: fwd, bwd_data, bwd_weight, update)",
         "t.jsonl: line 3.deps: dependency 5 is not the index of an earlier op",
         "t.jsonl: line 4: not valid JSON: Expecting value",

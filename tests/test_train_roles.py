@@ -9,7 +9,8 @@ import pytest
 
 import accelsim.nn.train as train_mod
 from accelsim.nn.datasets import Dataset
-from accelsim.numerics.gemm import GridOperand, Sliced, chunked_fp16_matmul
+from accelsim.numerics.formats import FORMATS
+from accelsim.numerics.gemm import GridOperand, Scaled, Sliced, chunked_fp16_matmul
 from accelsim.numerics.policy import PRESET_NAMES, accumulator_for, layer_formats, resolve_policy
 from accelsim.numerics.quant import quantize_float
 from accelsim.spec.models import TrainingSpec
@@ -26,7 +27,19 @@ def _blobs(n=32, classes=4, seed=0) -> Dataset:
 
 
 def in_format(x, fmt: str) -> bool:
-    """Is ``x`` (a GridOperand, float values or their slices) representable in ``fmt``?"""
+    """Is ``x`` (a GridOperand, float values, their slices or block-scaled values) representable in
+    ``fmt``? A block-scaled value is an element times a block scale: it has no more significant
+    bits than the two together (a value that was not quantized has up to 24)."""
+    if isinstance(x, Scaled):
+        f = FORMATS[fmt]
+        if f.kind != "block":
+            return False
+        elem = {"fp4e2m1": 2, "fp6e2m3": 4, "fp6e3m2": 3, "fp8e4m3": 4, "fp8e5m2": 3, "int4": 3, "int8": 7}[f.element]
+        scale = {"e8m0": 1, "fp8e4m3": 4, "fp16": 11}[f.scale_format if fmt != "int4b" else "e8m0"]
+        v = np.abs(x.values.astype(np.float64)).ravel()
+        v = v[v > 0]
+        mant, _ = np.frexp(v)
+        return bool(np.all(mant * 2.0 ** (elem + scale) == np.trunc(mant * 2.0 ** (elem + scale))))
     if isinstance(x, Sliced):
         x = x.values()
     if isinstance(x, GridOperand):
@@ -91,7 +104,7 @@ def test_every_role_of_every_preset_is_applied(preset, monkeypatch):
     net = cnn((1, 8, 8), classes=4, batch_size=32)   # one step per epoch
     # first/last overrides off, so every role of the preset itself is exercised on some layer;
     # the input enters the first layer in the preset's input_data format
-    policy = resolve_policy({"preset": preset, "first_layer": None, "last_layer": None})
+    policy = resolve_policy({"preset": preset, "first_layer": None, "last_layer": None, "attention": None})
     probe = Probe(monkeypatch)
     result = train_mod.train(net, _blobs(), policy, TrainingSpec(epochs=1), seed=0)
     assert result.steps == 1 and result.diverged is None
@@ -104,8 +117,8 @@ def test_every_role_of_every_preset_is_applied(preset, monkeypatch):
         fmts = layer_formats(policy, is_first=op.layer == names[0], is_last=op.layer == names[-1])
         expected = {
             "fwd": (fmts.activation, fmts.weight),
-            "bwd_weight": (fmts.activation, fmts.grad_bwd_weight),
-            "bwd_data": (fmts.grad_bwd_data, fmts.weight),
+            "bwd_weight": (fmts.bwd_activation, fmts.grad_bwd_weight),
+            "bwd_data": (fmts.grad_bwd_data, fmts.bwd_weight),
         }[op.phase]
         assert (op.a_format, op.b_format) == expected, op
         assert in_format(a, op.a_format), (op.layer, op.phase, "A", op.a_format)

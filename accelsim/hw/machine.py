@@ -11,17 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accelsim.errors import UnsupportedOpError
-from accelsim.numerics.formats import DATAPATHS, bits_of, mode_key, parse_mode
+from accelsim.numerics.formats import DATAPATHS, element_bits, mode_key, parse_mode
 from accelsim.spec.models import HardwareSpec
 
 KIB_BITS = 8 * 1024
 
 
 def operand_bits(name: str) -> int:
-    """Bits of a mode operand: a format, or a datapath serving several (its widest format)."""
+    """Element bits of a mode operand: a format, or a datapath serving several (its widest
+    format). Block scales are not multiplied by the array, so MXFP4 and NVFP4 are 4-bit operands."""
     if name in DATAPATHS:
-        return max(bits_of(f) for f in DATAPATHS[name])
-    return bits_of(name)
+        return max(element_bits(f) for f in DATAPATHS[name])
+    return element_bits(name)
 
 
 def widest_mode(mode_names: list[str] | tuple[str, ...]) -> str:

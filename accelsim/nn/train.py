@@ -65,7 +65,9 @@ from accelsim.nn.layers import (
 )
 from accelsim.nn.model import SGD, GraphModel, Node, Param, StepObserver, build_model
 from accelsim.numerics import elementary
-from accelsim.numerics.gemm import GridOperand, NonFiniteOperand, Sliced, gemm, slice_values
+from accelsim.numerics.blocks import block_spec, hadamard, quantize_blocks
+from accelsim.numerics.formats import is_block
+from accelsim.numerics.gemm import GridOperand, NonFiniteOperand, Scaled, Sliced, gemm, slice_values
 from accelsim.numerics.gradscale import GradScale
 from accelsim.numerics.policy import PrecisionPolicy
 from accelsim.numerics.quant import int_codes, max_abs, quantize_float, quantize_fp4r4, two_phase_fp4r4
@@ -114,22 +116,37 @@ class LayerPlan:
     input_rescales: list[RescaleOp] = field(default_factory=list)
     weight_rescale: RescaleOp | None = None
     grad_rescales: list[RescaleOp] = field(default_factory=list)
+    #: the layer's GEMMs in trace order, and the rescale and Hadamard ops that come before each
+    #: (block-scaled layers quantize every operand for the GEMM that reads it)
+    gemms: list[GemmOp] = field(default_factory=list)
+    pre: list[list[Op]] = field(default_factory=list)
 
     @property
     def input_rescale(self) -> RescaleOp | None:
         return self.input_rescales[0] if self.input_rescales else None
 
+    @property
+    def block(self) -> bool:
+        """Does any GEMM of the layer read a block-scaled operand?"""
+        return any(is_block(op.a_format) or is_block(op.b_format) for op in self.gemms)
+
 
 def layer_plans(trace: Trace) -> dict[str, LayerPlan]:
     plans: dict[str, LayerPlan] = {}
+    pending: dict[str, list[Op]] = {}
     for op in trace.ops:
         if isinstance(op, GemmOp):
             plan = plans.setdefault(op.layer, LayerPlan())
+            plan.gemms.append(op)
+            plan.pre.append(pending.pop(op.layer, []))
             if op.phase == "bwd_data":
                 plan.bwd_data.append(op)
             else:
                 setattr(plan, op.phase, op)
-        elif isinstance(op, RescaleOp):
+            continue
+        if isinstance(op, RescaleOp) or (isinstance(op, VectorOp) and op.op == "hadamard"):
+            pending.setdefault(op.layer, []).append(op)
+        if isinstance(op, RescaleOp):
             plan = plans.setdefault(op.layer, LayerPlan())
             if op.tensor == "weight":
                 plan.weight_rescale = op
@@ -195,7 +212,7 @@ def _values(x) -> np.ndarray:
 
 
 def _swap(x):
-    return x.T if isinstance(x, (GridOperand, Sliced)) else np.swapaxes(x, -1, -2)
+    return x.T if isinstance(x, (GridOperand, Sliced, Scaled)) else np.swapaxes(x, -1, -2)
 
 
 def _sliced(x):
@@ -231,6 +248,7 @@ class QuantHook:
         } if gs.enabled else {}
         self._pact_x: dict[str, np.ndarray] = {}
         self._input_scale: dict[str, tuple[float, str] | None] = {}
+        self._input_size: dict[str, int] = {}
         self._grad_data: dict[str, Any] = {}
         #: sums and counts of cosine similarities of quantized vs fp32 gradients, per layer and GEMM
         self.fidelity: dict[tuple[str, str], list[float]] = {}
@@ -285,8 +303,12 @@ class QuantHook:
 
     def prepare_input(self, layer: str, x: np.ndarray, training: bool) -> np.ndarray:
         """A weight layer's input as its GEMM reads it, before im2col: integer codes (their scale
-        kept for :meth:`fwd`; zero stays zero, so padding is exact) or rounded values."""
+        kept for :meth:`fwd`; zero stays zero, so padding is exact) or rounded values. A
+        block-scaled layer quantizes the im2col matrix itself, per GEMM: its input passes as it is."""
         plan = self.plans[layer]
+        if plan.block:
+            self._input_size[layer] = x.size
+            return x
         q = self._operand(layer, x, plan.fwd.a_format, plan.input_rescale, training)
         if isinstance(q, GridOperand):
             self._input_scale[layer] = (q.scale, plan.fwd.a_format)
@@ -324,10 +346,98 @@ class QuantHook:
             codes, s = int_codes(w, _max_scale(w, fmt, f"{layer} weights"), fmt, symmetric=fmt == "int4")
         return GridOperand(codes, s, MAX_CODE[fmt])
 
+    # -- block-scaled layers: each operand quantized for the GEMM that reads it -----------------
+
+    def _block_quantize(self, x: np.ndarray, r: RescaleOp, axis: int, elements: int) -> Scaled:
+        """Quantize ``x`` as the builder's rescale ``r`` says (format, block shape, scale format,
+        rounding), with blocks along ``axis`` (square blocks: over the last two axes)."""
+        if self.recorder.active:
+            self._record(replace(r, elements=elements, deps=()))
+        size = int(r.block.split("x")[0])
+        spec = block_spec(r.out_format, rule=self.policy.block_rule, block=size, scale=r.scale_format)
+        if not np.isfinite(x).all():
+            raise Divergence(f"{r.layer} {r.tensor}")
+        return quantize_blocks(x, spec, axis=axis, square="x" in r.block, stochastic=r.rounding == "stochastic",
+                               rng=self.rng)
+
+    def _block_operands(self, layer: str, index: int, a, b, a_axis: int, b_axis: int,
+                        a_elements: int, b_elements: int, b_given=None) -> tuple[Any, Any]:
+        """The operands of the layer's ``index``-th GEMM from their stored (16-bit) tensors ``a`` and
+        ``b``: the policy's Hadamard transform along the reduction axis (the same signs for both),
+        then each block-scaled operand quantized along it (``b_given``: ``b`` already quantized, the
+        2-D weight blocks of the forward GEMM), float operands rounded to their format."""
+        plan = self.plans[layer]
+        op, pre = plan.gemms[index], plan.pre[index]
+        if any(isinstance(p, VectorOp) for p in pre):
+            signs = np.where(self.rng.random(self.policy.hadamard_size) < 0.5, -1.0, 1.0)
+            for p, t, ax, el in ((pre[0], a, a_axis, a_elements), (pre[1], b, b_axis, b_elements)):
+                if self.recorder.active:
+                    self._record(replace(p, elements=el, deps=()))
+            a, b = hadamard(a, signs, axis=a_axis), hadamard(b, signs, axis=b_axis)
+        rescales = iter(p for p in pre if isinstance(p, RescaleOp))
+        out = []
+        for x, fmt, ax, el, given in ((a, op.a_format, a_axis, a_elements, None), (b, op.b_format, b_axis, b_elements, b_given)):
+            if given is not None:
+                out.append(given)
+            elif is_block(fmt):
+                out.append(self._block_quantize(x, next(rescales), ax, el))
+            else:
+                out.append(_sliced(np.asarray(x, np.float32) if fmt == "fp32" else quantize_float(x, fmt).values))
+        return out[0], out[1]
+
+    def _block_fidelity(self, layer: str, phase: str, g, dy: np.ndarray) -> None:
+        if self.measure_fidelity:
+            values = g.values * np.float32(g.scale) if isinstance(g, Scaled) else _values(g)
+            entry = self.fidelity.setdefault((layer, phase), [0.0, 0.0])
+            entry[0] += _cosine(values, dy)
+            entry[1] += 1
+        if layer == self.grad_probe:
+            flat = dy.ravel()
+            self.grad_sample = flat[:: max(1, flat.size // GRAD_SAMPLE)][:GRAD_SAMPLE].astype(np.float32)
+
+    def _fwd_block(self, layer: str, x: np.ndarray, w: np.ndarray, bias) -> tuple[np.ndarray, Any]:
+        plan = self.plans[layer]
+        elements = self._input_size.pop(layer, x.size)
+        a, b = self._block_operands(layer, 0, x, w, -1, -2, elements, w.size)
+        op = plan.fwd
+        if self.recorder.active:
+            m, k = x.shape[-2:]
+            self._record(replace(op, m=m, n=w.shape[-1], k=k, count=_count(x), a_elements=0, deps=()))
+        return self._gemm(op, a, b, bias), ("block", x, w, b, elements)
+
+    def _bwd_weight_block(self, layer: str, stash: Any, dy: np.ndarray) -> np.ndarray:
+        _, x, _, _, elements = stash
+        plan = self.plans[layer]
+        idx = plan.gemms.index(plan.bwd_weight)
+        xt, g = self._block_operands(layer, idx, x, dy, -2, -2, elements, dy.size)
+        self._block_fidelity(layer, "bwd_weight", g, dy)
+        op = plan.bwd_weight
+        if self.recorder.active:
+            m, n = dy.shape[-2:]
+            self._record(replace(op, m=x.shape[-1], n=n, k=m, count=_count(dy), a_elements=0, deps=()))
+        return self._gemm(op, _swap(xt), g)
+
+    def _bwd_data_block(self, layer: str, dy: np.ndarray, w: np.ndarray, stash: Any) -> np.ndarray:
+        _, _, w_hp, wq, _ = stash
+        plan = self.plans[layer]
+        op = plan.bwd_data[0]
+        idx = plan.gemms.index(op)
+        reuse = not any(isinstance(p, RescaleOp) and p.tensor == "weight" for p in plan.pre[idx])
+        g, wt = self._block_operands(layer, idx, dy, w_hp, -1, -1, dy.size, w_hp.size, b_given=wq if reuse else None)
+        self._block_fidelity(layer, "bwd_data", g, dy)
+        if self.recorder.active:
+            m, n = dy.shape[-2:]
+            self._record(replace(op, m=m, n=w.shape[-2], k=n, count=_count(dy), out_elements=0, deps=()))
+        if op.out_elements:
+            op = replace(op, out_format="fp32")   # folded back (col2im) first, then stored
+        return self._gemm(op, g, _swap(wt))
+
     # -- weight layers -------------------------------------------------------------------------
 
     def fwd(self, layer: str, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None) -> tuple[np.ndarray, Any]:
         plan = self.plans[layer]
+        if plan.block:
+            return self._fwd_block(layer, x, w, bias)
         a = _sliced(self._input_operand(layer, x))
         wq = _sliced(self._weights(layer, w))
         op = plan.fwd
@@ -381,6 +491,8 @@ class QuantHook:
         return out["weight"], out["data"]
 
     def bwd_weight(self, layer: str, stash: Any, dy: np.ndarray) -> np.ndarray:
+        if isinstance(stash[0], str):   # ("block", ...): a block-scaled layer
+            return self._bwd_weight_block(layer, stash, dy)
         x, _ = stash
         plan = self.plans[layer]
         f_data = plan.bwd_data[0].a_format if plan.bwd_data else plan.bwd_weight.b_format
@@ -393,6 +505,8 @@ class QuantHook:
         return self._gemm(op, _swap(x), g_weight)
 
     def bwd_data(self, layer: str, dy: np.ndarray, w: np.ndarray, stash: Any) -> np.ndarray:
+        if isinstance(stash[0], str):   # ("block", ...): a block-scaled layer
+            return self._bwd_data_block(layer, dy, w, stash)
         _, wq = stash
         g_data = self._grad_data.pop(layer)
         op = self.plans[layer].bwd_data[0]
@@ -411,6 +525,12 @@ class QuantHook:
     def fwd_act(self, layer: str, a: np.ndarray, b: np.ndarray, training: bool) -> tuple[np.ndarray, Any]:
         plan = self.plans[layer]
         op = plan.fwd
+        if plan.block:
+            aq, bq = self._block_operands(layer, 0, a, b, -1, -2, a.size, b.size)
+            if self.recorder.active:
+                self._record(replace(op, m=a.shape[-2], n=b.shape[-1], k=a.shape[-1], count=_count(a), a_elements=0,
+                                     deps=()))
+            return self._gemm(op, aq, bq), ("block", a, b)
         # both operands are read in the layer's activation format: a 4-bit one has a rescale each
         # (operand order), a float one none
         ra, rb = plan.input_rescales if plan.input_rescales else (None, None)
@@ -422,8 +542,22 @@ class QuantHook:
         return self._gemm(op, aq, bq), (aq, bq)
 
     def bwd_act(self, layer: str, stash: Any, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        aq, bq = stash
         plan = self.plans[layer]
+        if isinstance(stash[0], str):   # ("block", ...): a block-scaled layer
+            _, a, b = stash
+            op_a, op_b = plan.bwd_data
+            m, n = dy.shape[-2:]
+            k = a.shape[-1]
+            g, bt = self._block_operands(layer, plan.gemms.index(op_a), dy, b, -1, -1, dy.size, b.size)
+            self._block_fidelity(layer, "bwd_data", g, dy)
+            if self.recorder.active:
+                self._record(replace(op_a, m=m, n=k, k=n, count=_count(dy), deps=()))
+            da = self._gemm(op_a, g, _swap(bt))
+            at, g = self._block_operands(layer, plan.gemms.index(op_b), a, dy, -2, -2, a.size, dy.size)
+            if self.recorder.active:
+                self._record(replace(op_b, m=k, n=n, k=m, count=_count(dy), deps=()))
+            return da, self._gemm(op_b, _swap(at), g)
+        aq, bq = stash
         op_a, op_b = plan.bwd_data
         g_b, g_a = self._quantize_grad(layer, dy, op_b.b_format, op_a.a_format)
         m, n = dy.shape[-2:]

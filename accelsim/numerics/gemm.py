@@ -48,6 +48,7 @@ import numpy as np
 __all__ = [
     "NonFiniteOperand",
     "GridOperand",
+    "Scaled",
     "Operand",
     "gemm",
     "INT_ACCUMULATORS",
@@ -315,14 +316,39 @@ class GridOperand:
         return self.codes.shape
 
 
-Operand = "GridOperand | np.ndarray"
+@dataclass(frozen=True, eq=False)
+class Scaled:
+    """A block-scaled operand: ``value = values · scale``, where ``values`` (float32) hold each
+    element times its block scale (exact) and ``scale`` is the per-tensor scale (NVFP4's FP32
+    scale; 1 for the MX formats), applied once to the product's result, as the hardware does."""
+
+    values: np.ndarray
+    scale: float = 1.0
+
+    @property
+    def T(self) -> "Scaled":
+        return Scaled(np.swapaxes(self.values, -1, -2), self.scale)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.values.shape
+
+
+Operand = "GridOperand | Scaled | Sliced | np.ndarray"
 
 
 def _values(x):
-    """A float operand: the values of a grid operand; slices and arrays as they are."""
+    """A float operand: the values of a grid operand, the block values of a scaled one (its tensor
+    scale is applied to the result); slices and arrays as they are."""
     if isinstance(x, GridOperand):
         return x.values()
+    if isinstance(x, Scaled):
+        return x.values
     return x if isinstance(x, Sliced) else np.asarray(x, dtype=np.float32)
+
+
+def _tensor_scale(x) -> float:
+    return float(x.scale) if isinstance(x, Scaled) else 1.0
 
 
 def _grid_product(a: GridOperand, b: GridOperand, acc_format: str) -> np.ndarray:
@@ -374,8 +400,15 @@ def gemm(
         y = _grid_product(a, b, acc_format)
     elif accumulation == "fp16-chunked":
         y = chunked_fp16_matmul(_values(a), _values(b), chunk)
+        tensor_scale = _tensor_scale(a) * _tensor_scale(b)
+        if tensor_scale != 1.0:
+            y = (y.astype(np.float64) * tensor_scale).astype(np.float32)
     elif accumulation == "fp32":
-        y = round_accumulator(float_matmul(_values(a), _values(b)), acc_format)
+        exact = float_matmul(_values(a), _values(b))
+        tensor_scale = _tensor_scale(a) * _tensor_scale(b)
+        if tensor_scale != 1.0:
+            exact *= tensor_scale
+        y = round_accumulator(exact, acc_format)
     else:
         raise ValueError(f"unknown accumulation {accumulation!r}; allowed: fp32, fp16-chunked")
     if bias is not None:

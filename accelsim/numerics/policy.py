@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from accelsim.numerics.formats import FORMATS, OPERAND_FORMATS
 
 #: Presets that may stand in for a layer override (the higher-precision ones).
-OVERRIDE_PRESETS = ("fp32", "fp16", "hfp8")
+OVERRIDE_PRESETS = ("fp32", "fp16", "bf16", "hfp8", "mxfp8")
 
 
 class GradScaleOptions(BaseModel):
@@ -65,6 +65,12 @@ class PrecisionPolicy(BaseModel):
     fwd_activation: str = Field(description="format of activations read by the forward GEMM")
     grad_bwd_data: str = Field(description="format of the gradient read by the activation-gradient GEMM")
     grad_bwd_weight: str = Field(description="format of the gradient read by the weight-gradient GEMM")
+    bwd_weight_activation: str | None = Field(
+        None, description="format of the activation read by the weight-gradient GEMM (null: fwd_activation)",
+    )
+    bwd_data_weight: str | None = Field(
+        None, description="format of the weights read by the activation-gradient GEMM (null: fwd_weight)",
+    )
     output: str = Field("fp16", description="format GEMM outputs are stored in")
     accumulator: str = Field("fp32", description="format of partial sums in the array")
     int_accumulator: Literal["int16", "int32"] = Field(
@@ -108,13 +114,34 @@ class PrecisionPolicy(BaseModel):
         "fp32", description="accumulation emulated in the numerics"
     )
     accumulation_chunk: int = Field(64, ge=1, le=1 << 20, description="chunk length for fp16-chunked")
+    block_rule: Literal["floor", "ceil"] | None = Field(
+        None,
+        description="block-scale rule of block-scaled formats: floor (the OCP reference; an element can "
+        "saturate) or ceil (round the scale up); null: floor for E8M0 scales, ceil for NVFP4's E4M3",
+    )
+    weight_blocks: Literal["1d", "2d"] = Field(
+        "1d",
+        description="weights of block-scaled formats in 1-D blocks along each GEMM's reduction axis "
+        "(requantized for the transposed activation-gradient GEMM) or 2-D square blocks (16x16 for "
+        "NVFP4, 32x32 for MX: W and its transpose quantize alike, once)",
+    )
+    hadamard: Literal["none", "bwd_weight", "backward", "all"] = Field(
+        "none",
+        description="random Hadamard transform of both operands along the reduction axis, before "
+        "block quantization: of the weight-gradient GEMM, of both backward GEMMs, or of all three",
+    )
+    hadamard_size: int = Field(16, ge=2, le=256, description="Hadamard transform size (a power of two)")
+    int4b_block: int = Field(32, ge=2, le=4096, description="int4b: elements per block")
+    int4b_scale: Literal["e8m0", "fp8e4m3", "fp16"] = Field("e8m0", description="int4b: block-scale format")
 
     @field_validator(
         "input_data", "fwd_weight", "fwd_activation", "grad_bwd_data", "grad_bwd_weight",
-        "output", "accumulator", "master_weight",
+        "output", "accumulator", "master_weight", "bwd_weight_activation", "bwd_data_weight",
     )
     @classmethod
-    def _known_format(cls, value: str) -> str:
+    def _known_format(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         if value not in OPERAND_FORMATS:
             raise ValueError(f"unknown format {value!r}; allowed: {', '.join(OPERAND_FORMATS)}")
         return value
@@ -136,6 +163,17 @@ class PrecisionPolicy(BaseModel):
                 raise ValueError(f"{role} must be a float format of at least 16 bits, got {getattr(self, role)!r}")
         if self.tpr and self.grad_bwd_data != "fp4r4":
             raise ValueError("tpr (Two-Phase Rounding) needs grad_bwd_data: fp4r4")
+        operands = [self.input_data, self.fwd_weight, self.fwd_activation, self.grad_bwd_data, self.grad_bwd_weight,
+                    self.bwd_weight_activation or self.fwd_activation, self.bwd_data_weight or self.fwd_weight]
+        block = [f for f in operands if FORMATS[f].kind == "block"]
+        per_tensor = [f for f in operands if FORMATS[f].bits == 4 and FORMATS[f].kind in ("int", "uint", "log")]
+        if block and per_tensor:
+            raise ValueError(
+                f"a policy mixes block-scaled formats ({', '.join(sorted(set(block)))}) with per-tensor 4-bit "
+                f"ones ({', '.join(sorted(set(per_tensor)))}); use one kind"
+            )
+        if self.hadamard_size & (self.hadamard_size - 1):
+            raise ValueError(f"hadamard_size must be a power of two, got {self.hadamard_size}")
         return self
 
 
@@ -153,6 +191,24 @@ _INT4 = dict(
     gradscale=GradScaleOptions(enabled=True),
 )
 
+_BF16 = dict(
+    input_data="bf16", fwd_weight="bf16", fwd_activation="bf16", grad_bwd_data="bf16", grad_bwd_weight="bf16",
+)
+
+
+def _block(fwd: str, grad: str, **extra) -> dict:
+    """A block-scaled recipe: the network input and the forward operands in ``fwd``, gradients in
+    ``grad``, the backward GEMMs' activation and weight operands in ``fwd`` (requantized along their
+    reduction axis); stored tensors in BF16, the update in FP32."""
+    return {**_BF16, "input_data": fwd, "fwd_weight": fwd, "fwd_activation": fwd, "grad_bwd_data": grad,
+            "grad_bwd_weight": grad, "bwd_weight_activation": fwd, "bwd_data_weight": fwd, "output": "bf16", **extra}
+
+
+_NVFP4 = _block(
+    "nvfp4", "nvfp4", weight_blocks="2d", grad_rounding="stochastic", hadamard="bwd_weight",
+    first_layer="bf16", last_layer="bf16", attention="bf16",
+)
+
 PRESETS: dict[str, PrecisionPolicy] = {
     p.name: p
     for p in (
@@ -161,6 +217,7 @@ PRESETS: dict[str, PrecisionPolicy] = {
             grad_bwd_data="fp32", grad_bwd_weight="fp32", output="fp32",
         ),
         _preset("fp16", **_FLOAT16),
+        _preset("bf16", **_BF16, output="bf16"),
         _preset(
             "hfp8", input_data="fp16", fwd_weight="fp8e4m3", fwd_activation="fp8e4m3",
             grad_bwd_data="fp8e5m2", grad_bwd_weight="fp8e5m2", first_layer="fp16", last_layer="fp16",
@@ -173,6 +230,17 @@ PRESETS: dict[str, PrecisionPolicy] = {
             **{**_INT4, "grad_bwd_data": "int4", "grad_bwd_weight": "int4", "tpr": False,
                "gradscale": GradScaleOptions(enabled=False)},
         ),
+        # block-scaled recipes (sources in the README)
+        _preset("mxfp8", **_block("mxfp8e4m3", "mxfp8e5m2")),
+        _preset("mxfp4", **_block("mxfp4", "mxfp4", hadamard="all", grad_rounding="stochastic")),
+        _preset("mxfp4-bwd", **{**_block("mxfp4", "mxfp4", hadamard="backward", grad_rounding="stochastic"),
+                                "fwd_weight": "bf16", "fwd_activation": "bf16", "input_data": "bf16"}),
+        _preset("nvfp4", **_NVFP4),
+        _preset("nvfp4-no-rht", **{**_NVFP4, "hadamard": "none"}),
+        _preset("nvfp4-no-sr", **{**_NVFP4, "grad_rounding": "nearest"}),
+        _preset("nvfp4-1d-weights", **{**_NVFP4, "weight_blocks": "1d"}),
+        _preset("int4b", **_block("int4b", "int4b", first_layer="bf16", last_layer="bf16", hadamard="bwd_weight",
+                                  grad_rounding="stochastic")),
     )
 }
 PRESET_NAMES: tuple[str, ...] = tuple(PRESETS)
@@ -213,6 +281,10 @@ class LayerFormats:
     output: str
     tpr: bool
     override: str | None = None
+    #: the activation as the weight-gradient GEMM reads it, the weights as the activation-gradient
+    #: GEMM reads them (block-scaled recipes requantize them along that GEMM's reduction axis)
+    bwd_activation: str = ""
+    bwd_weight: str = ""
 
 
 #: Operand formats on an integer grid (a scale times an integer, or a power of two): their
@@ -259,6 +331,9 @@ def layer_formats(
     activation = src.input_data if (is_first if reads_input is None else reads_input) else src.fwd_activation
     if input_signed and activation == "uint4":
         activation = "int4"
+    bwd_activation = src.bwd_weight_activation or activation
+    if input_signed and bwd_activation == "uint4":
+        bwd_activation = "int4"
     return LayerFormats(
         weight=src.fwd_weight,
         activation=activation,
@@ -267,4 +342,6 @@ def layer_formats(
         output=policy.output,
         tpr=src.tpr,
         override=override,
+        bwd_activation=bwd_activation,
+        bwd_weight=src.bwd_data_weight or src.fwd_weight,
     )

@@ -26,6 +26,7 @@ Conventions shared by every quantizer here:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from enum import Enum
@@ -466,6 +467,23 @@ def _round_fp16(flat: np.ndarray) -> np.ndarray:
     return _round_float(flat, *_FP16, saturate=False)
 
 
+def _round_bf16(flat: np.ndarray, r: Rounding, rng: np.random.Generator | None) -> np.ndarray:
+    """float32 -> float32 holding the bfloat16 value: the top 16 bits of the pattern, rounded
+    half to even (or stochastically: a uniform 16-bit integer added below them) in integer
+    arithmetic, so subnormals and overflow to ±inf come out as IEEE has them; NaN stays NaN."""
+    u = flat.view(np.uint32).astype(np.uint64)
+    if r is Rounding.NEAREST:
+        u += np.uint64(0x7FFF) + ((u >> np.uint64(16)) & np.uint64(1))
+    else:
+        u += rng.integers(0, 1 << 16, size=u.shape, dtype=np.uint64)
+    u &= np.uint64(0xFFFF0000)
+    out = u.astype(np.uint32).view(_F32)
+    nan = np.isnan(flat)
+    if nan.any():
+        out[nan] = np.nan
+    return out
+
+
 def quantize_float(
     x,
     fmt: str,
@@ -473,7 +491,8 @@ def quantize_float(
     rounding: Rounding | str = Rounding.NEAREST,
     rng: np.random.Generator | None = None,
 ) -> Quantized:
-    """Round to ``fp8e4m3``, ``fp8e5m2``, ``fp16`` or ``fp32`` (values returned as float32).
+    """Round to a float format (values returned as float32): ``fp4e2m1``, ``fp6e2m3``,
+    ``fp6e3m2``, ``fp8e4m3``, ``fp8e5m2``, ``bf16``, ``fp16`` or ``fp32``.
 
     Representable values (``e``/``m`` exponent/mantissa bits, ``emin = 1 - bias``):
     ``±2**E * (1 + k/2**m)`` for ``emin <= E``, ``0 <= k < 2**m``, up to ``max_value``, and the
@@ -483,6 +502,9 @@ def quantize_float(
     * ``fp8*`` nearest: ``q = rint(x / 2**(E-m)) * 2**(E-m)`` with ``E = max(floor(log2|x|),
       emin)`` (round half to even), then saturate to ``±max_value`` (``±inf`` too).
       Stochastic: ``floor(x / 2**(E-m) + u) * 2**(E-m)``, then saturate.
+    * ``fp4e2m1``/``fp6*`` (OCP, no Inf): as ``fp8*``; they saturate at 6, 7.5 and 28.
+    * ``bf16``: the top half of the float32 pattern rounded half to even (stochastic: a uniform
+      16-bit integer added below it); overflow to ``±inf`` as IEEE (and ml_dtypes) have it.
     * ``fp16``: exactly ``x.astype(np.float16)`` (IEEE round half to even, overflow to ``±inf``);
       nearest only. float32 input takes the fast emulation above with ``m=10, emin=-14``
       (identical results), other dtypes numpy's cast.
@@ -510,6 +532,8 @@ def quantize_float(
     flat, shape = _flat32(x)
     if r is Rounding.STOCHASTIC:
         rng = _need_rng(rng)
+    if fmt == "bf16":
+        return Quantized(_round_bf16(flat, r, rng).reshape(shape), 1.0, fmt)
     vals = _round_float(flat, m, emin, max_value, r, rng)
     return Quantized(vals.reshape(shape), 1.0, fmt)
 
@@ -517,12 +541,15 @@ def quantize_float(
 # --------------------------------------------------------------------------- codes
 
 
-def _fp8_table(fmt: str) -> np.ndarray:
-    """float32 value of each of the 256 codes (NaN codes give NaN; fp8e5m2 inf codes give inf)."""
+@functools.cache
+def _small_float_table(fmt: str) -> np.ndarray:
+    """float32 value of each code of a float format of at most 8 bits (NaN codes give NaN;
+    fp8e5m2's inf codes give inf). The OCP "fn" formats (fp4e2m1, fp6e2m3, fp6e3m2) have no Inf
+    or NaN; fp8e4m3 has NaN at S.1111.111 and no Inf."""
     f = get_format(fmt)
     e_bits, m = f.exponent_bits, f.mantissa_bits
-    codes = np.arange(256)
-    sign = np.where(codes >> 7, -1.0, 1.0)
+    codes = np.arange(1 << f.bits)
+    sign = np.where(codes >> (f.bits - 1), -1.0, 1.0)
     field = (codes >> m) & ((1 << e_bits) - 1)
     mant = codes & ((1 << m) - 1)
     emin = 1 - f.bias
@@ -534,9 +561,11 @@ def _fp8_table(fmt: str) -> np.ndarray:
     top = (1 << e_bits) - 1
     if fmt == "fp8e4m3":           # e4m3 "fn": no infinities, S.1111.111 is NaN
         mag = np.where((field == top) & (mant == (1 << m) - 1), np.nan, mag)
-    else:                          # IEEE-like: all-ones exponent is inf / NaN
+    elif fmt == "fp8e5m2":         # IEEE-like: all-ones exponent is inf / NaN
         mag = np.where(field == top, np.where(mant == 0, np.inf, np.nan), mag)
-    return (sign * mag).astype(_F32)
+    out = (sign * mag).astype(_F32)
+    out.flags.writeable = False
+    return out
 
 
 def encode(values, fmt: str, scale: float = 1.0) -> np.ndarray:
@@ -570,10 +599,19 @@ def encode(values, fmt: str, scale: float = 1.0) -> np.ndarray:
         return v.astype(np.float16).view(np.uint16)
     if fmt == "fp32":
         return v.copy().view(np.uint32)
-    # fp8: exponent and mantissa fields from the float32 pattern; subnormals from the value
+    if fmt == "bf16":                              # the top half of the float32 pattern
+        return (v.view(np.uint32) >> 16).astype(np.uint16)
+    if f.kind == "scale":                          # e8m0: the biased exponent of a power of two
+        with np.errstate(invalid="ignore"):
+            e = (v.view(np.uint32) >> 23) & 0xFF
+        return np.where(np.isnan(v), 0xFF, e).astype(np.uint8)
+    if f.kind != "float":
+        raise ValueError(f"{fmt!r} is a block-scaled format; its codes are its elements' "
+                         f"({f.element}) and its scales' ({f.scale_format})")
+    # small floats: exponent and mantissa fields from the float32 pattern; subnormals from the value
     m, emin, _ = _float_params(fmt)
     bits = v.view(np.uint32)
-    sign = (bits >> 31).astype(np.uint8) << 7
+    sign = (bits >> 31).astype(np.uint8) << (f.bits - 1)
     mag = bits & _ABS
     e32 = (mag >> 23).astype(np.int32) - 127
     normal = e32 >= emin
@@ -583,7 +621,7 @@ def encode(values, fmt: str, scale: float = 1.0) -> np.ndarray:
         mant_s = np.rint(np.abs(v) * _F32(2.0 ** (m - emin))).astype(np.int64)
     mant = np.where(normal, mant_n, mant_s)
     code = (field.astype(np.int64) << m) | mant
-    code = np.where(np.isnan(v), 0x7F, code)
+    code = np.where(np.isnan(v), (1 << (f.bits - 1)) - 1, code)
     return (code.astype(np.uint8) | sign).astype(np.uint8)
 
 
@@ -609,7 +647,17 @@ def decode(codes, fmt: str, scale: float = 1.0) -> np.ndarray:
             return c.astype(np.uint16).view(np.float16).astype(_F32)
     if fmt == "fp32":
         return c.astype(np.uint32).view(_F32).copy()
-    return _fp8_table(fmt)[c.astype(np.uint8)]
+    if fmt == "bf16":
+        return (c.astype(np.uint32) << 16).view(_F32)
+    if f.kind == "scale":                          # e8m0: 2**(e-127); 0xFF is NaN
+        e = c.astype(np.uint32)
+        with np.errstate(over="ignore"):
+            return np.where(e == 0xFF, np.nan, np.exp2(e.astype(np.float64) - 127)).astype(_F32)
+    if f.kind != "float":
+        raise ValueError(f"{fmt!r} is a block-scaled format; decode its elements and scales")
+    if np.any(c >= 1 << f.bits):
+        raise ValueError(f"{fmt} codes must lie in [0, {(1 << f.bits) - 1}]")
+    return _small_float_table(fmt)[c.astype(np.int64)]
 
 
 def representable_values(
@@ -663,6 +711,11 @@ def quantize(
     their defaults; anything else is a ``ValueError``.
     """
     f = get_format(fmt)
+    if f.kind in ("block", "scale"):
+        raise ValueError(
+            f"{fmt!r} is a {'block-scaled' if f.kind == 'block' else 'scale'} format: "
+            "quantize with accelsim.numerics.blocks.quantize_blocks"
+        )
     if symmetric and f.kind != "int":
         raise ValueError(f"symmetric=True applies to signed integer formats only, not {fmt!r}")
     if (phase != 0 or _underflow(underflow) is not Underflow.FLUSH) and fmt != "fp4r4":

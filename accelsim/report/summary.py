@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from typing import TYPE_CHECKING, Any
 
-from accelsim.numerics.formats import bits_of
+from accelsim.numerics.formats import element_bits
 
 from accelsim.sim.engine import unit_busy_cycles
 from accelsim.sim.result import OpResult
@@ -43,7 +43,7 @@ def accuracy_stats(results: "list[TrainResult]") -> dict[str, Any]:
 def four_bit_mac_fraction(trace: Trace) -> float:
     """Share of a step's MACs whose two operands are 4-bit formats (run in a 4-bit array mode)."""
     total = trace.macs()
-    four = sum(op.macs for op in trace.gemms() if bits_of(op.a_format) == 4 and bits_of(op.b_format) == 4)
+    four = sum(op.macs for op in trace.gemms() if element_bits(op.a_format) == 4 and element_bits(op.b_format) == 4)
     return four / total if total else 0.0
 
 

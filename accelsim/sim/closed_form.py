@@ -21,6 +21,7 @@ from accelsim.numerics.formats import bits_of
 from accelsim.sim.fold import FoldPlan, gemm_cycles, plan_gemm, sram_accesses
 from accelsim.sim.fusion import plan_residency
 from accelsim.sim.result import ActionCounts, OpResult, StepResult
+from accelsim.trace import rescale_passes
 from accelsim.trace import VECTOR_OPS, GemmOp, Op, RescaleOp, Trace, VectorOp
 
 
@@ -45,9 +46,6 @@ def op_dram_bits(op: Op, input_on_chip: bool = False, output_on_chip: bool = Fal
     return (0 if input_on_chip else read), (0 if output_on_chip else write)
 
 
-def rescale_passes(op: RescaleOp) -> int:
-    """Passes over the tensor: one for the reduction (unless ``none``) and one per output copy."""
-    return op.copies + (0 if op.reduction == "none" else 1)
 
 
 def op_counts(

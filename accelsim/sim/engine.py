@@ -65,7 +65,7 @@ from accelsim.sim.tiling import (
     stream_tile_elements,
     tile_gemm,
 )
-from accelsim.trace import VECTOR_OPS, GemmOp, Op, RescaleOp, Trace, VectorOp
+from accelsim.trace import TENSOR_REDUCTIONS, VECTOR_OPS, GemmOp, Op, RescaleOp, Trace, VectorOp, rescale_passes
 
 #: Default bound on the events of one run of tiles (see :func:`event_boundaries`).
 MAX_TILE_EVENTS = 48
@@ -227,7 +227,7 @@ def _plan_rescale(
     in_bits, out_bits = bits_of(op.in_format), bits_of(op.out_format)
     passes: list[StreamPass] = []
     resident = False
-    if op.reduction != "none":
+    if op.reduction in TENSOR_REDUCTIONS:   # a whole-tensor statistic first (a block's amax is in-stream)
         e = stream_tile_elements(op.elements, lanes, in_bits, 0, cap)
         if e <= 0:
             raise _stream_error(machine, index, op, "its input")
@@ -239,7 +239,7 @@ def _plan_rescale(
     load = 0 if resident or input_on_chip else in_bits
     write = 0 if output_on_chip else out_bits * op.copies
     passes.append(StreamPass("requantize", op.elements, e, load, write, op.copies, lanes))
-    work = op.elements * (op.copies + (0 if op.reduction == "none" else 1))
+    work = op.elements * rescale_passes(op)
     counts = ActionCounts()
     counts.rescale_elements += work
     return _stream_plan(

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accelsim.numerics.formats import FORMATS
+from accelsim.numerics.formats import FORMATS, is_block, needs_rescale
 from accelsim.numerics.policy import LayerFormats, PrecisionPolicy, accumulator_for, layer_formats
 from accelsim.trace import GemmOp, Op, RescaleOp, Trace, VectorOp
 from accelsim.workload.graph import NETWORK_INPUT, Layer, Network
@@ -59,6 +59,8 @@ class _Builder:
         self.formats: dict[str, LayerFormats] = {}
         #: per attention product, the formats of its two operands
         self.act_formats: dict[str, tuple[str, str]] = {}
+        #: block-scaled weights of each layer as quantized for its forward GEMM
+        self.weight_rescale: dict[str, int | None] = {}
         #: op that produced each GEMM layer's (quantized) input: what the backward pass re-reads
         self.stash: dict[str, int | None] = {}
         #: forward op of each vector layer, and of the tensor it read
@@ -108,7 +110,7 @@ class _Builder:
 
     def _quantize_input(self, layer: Layer, src: _Tensor, fmt: str, elements: int) -> int | None:
         """Requantize an activation into ``fmt`` if it is a 4-bit format it is not already in."""
-        if FORMATS[fmt].bits != 4 or src.format == fmt:
+        if not needs_rescale(fmt) or src.format == fmt:
             return src.producer
         if src.producer is None:  # the network input: stretched onto the 4-bit grid
             reduction = "none"
@@ -127,8 +129,144 @@ class _Builder:
                 self.mask_stash.setdefault(producer.layer, idx)
         return idx
 
+    # -- block-scaled GEMMs: each operand quantized along the reduction axis of the GEMM reading it
+
+    def _is_block(self, fmts: LayerFormats) -> bool:
+        return any(is_block(f) for f in (fmts.activation, fmts.weight, fmts.grad_bwd_data, fmts.grad_bwd_weight,
+                                         fmts.bwd_activation, fmts.bwd_weight))
+
+    def _transforms(self, phase: str, *formats: str) -> bool:
+        """Does the policy's random Hadamard transform apply to this GEMM (of block operands)?"""
+        h = self.policy.hadamard
+        applies = h == "all" or (h == "backward" and phase != "fwd") or (h == "bwd_weight" and phase == "bwd_weight")
+        return applies and any(is_block(f) for f in formats)
+
+    def _hadamard(self, layer: Layer, phase: str, elements: int, dep: int | None) -> int | None:
+        return self.emit(VectorOp(layer.name, phase, elements, "hadamard", self.policy.output, _deps(dep)))
+
+    def _block_rescale(
+        self, layer: Layer, phase: str, elements: int, in_format: str, fmt: str, tensor: str, dep: int | None,
+        *, square: bool = False, stochastic: bool = False,
+    ) -> int | None:
+        """Quantize a tensor into a block-scaled ``fmt`` for one GEMM (nothing for other formats)."""
+        if not is_block(fmt):
+            return dep
+        f = FORMATS[fmt]
+        block, scale = (self.policy.int4b_block, self.policy.int4b_scale) if fmt == "int4b" else (f.block, f.scale_format)
+        return self.emit(RescaleOp(
+            layer.name, phase, elements, in_format, fmt, "tensor_block" if f.tensor_scale else "block", 1, tensor,
+            _deps(dep), block=f"{block}x{block}" if square else str(block), scale_format=scale,
+            rounding="stochastic" if stochastic else "nearest",
+        ))
+
+    def _reuses_weights(self, fmts: LayerFormats) -> bool:
+        """2-D weight blocks serve the transposed GEMM as they are (no second quantization)."""
+        return (self.policy.weight_blocks == "2d" and fmts.bwd_weight == fmts.weight and is_block(fmts.weight)
+                and not self._transforms("fwd", fmts.weight) and not self._transforms("bwd_data", fmts.weight))
+
+    def _forward_block(self, layer: Layer, srcs: list[_Tensor], fmts: LayerFormats) -> _Tensor:
+        m, n, k, count = layer.gemm_dims(self.batch)
+        src = srcs[0]
+        in_format = src.format if src.producer is not None else "fp16"
+        tensor = "input" if src.producer is None else "activation"
+        if layer.type == "matmul":
+            b_src = srcs[1] if len(srcs) > 1 else srcs[0]
+            a_format, b_format = fmts.activation, fmts.activation
+            self.act_formats[layer.name] = (a_format, b_format)
+            a_dep, b_dep = src.producer, b_src.producer
+            if self._transforms("fwd", a_format, b_format):
+                a_dep = self._hadamard(layer, "fwd", m * k * count, a_dep)
+                b_dep = self._hadamard(layer, "fwd", k * n * count, b_dep)
+            a_dep = self._block_rescale(layer, "fwd", m * k * count, in_format, a_format, tensor, a_dep)
+            b_dep = self._block_rescale(layer, "fwd", k * n * count, b_src.format, b_format, "activation", b_dep)
+        else:
+            a_format, b_format = fmts.activation, fmts.weight
+            self.stash[layer.name] = src.producer   # the backward GEMMs requantize from the stored tensor
+            a_dep, b_dep = src.producer, None
+            if self._transforms("fwd", a_format, b_format):
+                a_dep = self._hadamard(layer, "fwd", _a_elements(layer, self.batch), a_dep)
+                b_dep = self._hadamard(layer, "fwd", layer.weight_elements(), None)
+            a_dep = self._block_rescale(layer, "fwd", _a_elements(layer, self.batch), in_format, a_format, tensor, a_dep)
+            b_dep = self._block_rescale(layer, "fwd", layer.weight_elements(), self.policy.master_weight, b_format,
+                                        "weight", b_dep, square=self.policy.weight_blocks == "2d")
+            self.weight_rescale[layer.name] = b_dep
+        idx = self.emit(GemmOp(
+            layer.name, "fwd", m, n, k, a_format, b_format, self.acc(a_format, b_format), fmts.output,
+            count, a_elements=_im2col_elements(layer, self.batch), deps=_deps(a_dep, b_dep),
+        ))
+        return _Tensor(idx, fmts.output, False)
+
+    def _backward_block(
+        self, layer: Layer, grad: int, out: dict[str | None, _Tensor], srcs: list[str | None], fmts: LayerFormats,
+    ) -> tuple[list[tuple[str | None, int]], int | None]:
+        m, n, k, count = layer.gemm_dims(self.batch)
+        g_elements = m * n * count
+        sr = self.policy.grad_rounding == "stochastic"
+        out_fmt = self.policy.output
+
+        def operands(phase: str, a: tuple, b: tuple) -> tuple[int | None, int | None]:
+            """(elements, in format, format, tensor, dep, square, stochastic) of both operands:
+            transformed (Hadamard), then quantized, in operand order."""
+            deps = [a[4], b[4]]
+            if self._transforms(phase, a[2], b[2]):
+                deps = [self._hadamard(layer, phase, op[0], d) for op, d in ((a, deps[0]), (b, deps[1]))]
+            return tuple(  # type: ignore[return-value]
+                self._block_rescale(layer, phase, op[0], op[1], op[2], op[3], d, square=op[5], stochastic=op[6])
+                for op, d in ((a, deps[0]), (b, deps[1]))
+            )
+
+        if layer.type == "matmul":
+            a_name = srcs[0]
+            b_name = srcs[1] if len(srcs) > 1 else srcs[0]
+            a_format, b_format = self.act_formats[layer.name]
+            a_src, b_src = out[a_name].producer, out[b_name].producer
+            # dA = dY·Bᵀ (reduction over n), then dB = Aᵀ·dY (reduction over m)
+            g, bq = operands("bwd_data", (g_elements, out_fmt, fmts.grad_bwd_data, "gradient", grad, False, sr),
+                             (k * n * count, out_fmt, b_format, "activation", b_src, False, False))
+            da = self.emit(GemmOp(
+                layer.name, "bwd_data", m, k, n, fmts.grad_bwd_data, b_format,
+                self.acc(fmts.grad_bwd_data, b_format), fmts.output, count, deps=_deps(g, bq),
+            ))
+            aq, g = operands("bwd_data", (m * k * count, out_fmt, a_format, "activation", a_src, False, False),
+                             (g_elements, out_fmt, fmts.grad_bwd_data, "gradient", grad, False, sr))
+            db = self.emit(GemmOp(
+                layer.name, "bwd_data", k, n, m, a_format, fmts.grad_bwd_data,
+                self.acc(a_format, fmts.grad_bwd_data), fmts.output, count, deps=_deps(aq, g),
+            ))
+            return [(a_name, da), (b_name, db)], None
+        unique_x = _im2col_elements(layer, self.batch)
+        x_elements = _a_elements(layer, self.batch)
+        square = self.policy.weight_blocks == "2d"
+        xq, g = operands("bwd_weight", (x_elements, out_fmt, fmts.bwd_activation, "activation", self.stash[layer.name],
+                                        False, False),
+                         (g_elements, out_fmt, fmts.grad_bwd_weight, "gradient", grad, False, sr))
+        wgrad = self.emit(GemmOp(
+            layer.name, "bwd_weight", k, n, m, fmts.bwd_activation, fmts.grad_bwd_weight,
+            self.acc(fmts.bwd_activation, fmts.grad_bwd_weight), self.policy.master_weight, count,
+            a_elements=unique_x, deps=_deps(xq, g),
+        ))
+        results: list[tuple[str | None, int]] = []
+        if not all(name is None for name in srcs):
+            if self._reuses_weights(fmts):
+                g = self._block_rescale(layer, "bwd_data", g_elements, out_fmt, fmts.grad_bwd_data, "gradient", grad,
+                                        stochastic=sr)
+                wq = self.weight_rescale[layer.name]
+            else:
+                g, wq = operands("bwd_data", (g_elements, out_fmt, fmts.grad_bwd_data, "gradient", grad, False, sr),
+                                 (layer.weight_elements(), self.policy.master_weight, fmts.bwd_weight, "weight", None,
+                                  square, False))
+            dx = self.emit(GemmOp(
+                layer.name, "bwd_data", m, k, n, fmts.grad_bwd_data, fmts.bwd_weight,
+                self.acc(fmts.grad_bwd_data, fmts.bwd_weight), fmts.output, count, out_elements=unique_x,
+                deps=_deps(g, wq),
+            ))
+            results.append((srcs[0], dx))
+        return results, wgrad
+
     def _forward_gemm(self, layer: Layer, srcs: list[_Tensor]) -> _Tensor:
         fmts = self._formats(layer, srcs)
+        if self._is_block(fmts):
+            return self._forward_block(layer, srcs, fmts)
         m, n, k, count = layer.gemm_dims(self.batch)
         deps: list[int] = []
         a_format = fmts.activation
@@ -146,7 +284,7 @@ class _Builder:
             self.stash[layer.name] = a_dep
             if a_dep is not None:
                 deps.append(a_dep)
-            if FORMATS[fmts.weight].bits == 4:
+            if needs_rescale(fmts.weight):
                 reduction = "stats" if self.policy.weight_rescale == "sawb" else "max"
                 deps.append(self.emit(RescaleOp(
                     layer.name, "fwd", layer.weight_elements(), self.policy.master_weight,
@@ -231,12 +369,14 @@ class _Builder:
         self, layer: Layer, grad: int, out: dict[str | None, _Tensor], srcs: list[str | None]
     ) -> tuple[list[tuple[str | None, int]], int | None]:
         fmts = self.formats[layer.name]
+        if self._is_block(fmts):
+            return self._backward_block(layer, grad, out, srcs, fmts)
         m, n, k, count = layer.gemm_dims(self.batch)
         grad_elements = m * n * count
         # requantize the incoming gradient: one rescale per distinct 4-bit gradient format
         quantized: dict[str, int] = {}
         for fmt in dict.fromkeys((fmts.grad_bwd_data, fmts.grad_bwd_weight)):
-            if FORMATS[fmt].bits == 4:
+            if needs_rescale(fmt):
                 copies = 2 if fmts.tpr and fmt == "fp4r4" else 1
                 quantized[fmt] = self.emit(RescaleOp(
                     layer.name, "bwd_data", grad_elements, self.policy.output, fmt, "max", copies,
