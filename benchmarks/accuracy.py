@@ -38,7 +38,8 @@ from accelsim.nn.train import quantize_image, train  # noqa: E402
 from accelsim.numerics.policy import PRESET_NAMES, resolve_policy  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ("fp32", "fp16", "hfp8", "int4", "int4-no-tpr", "int4-no-gradscale", "int4-linear-grad")
+ORDER = ("fp32", "fp16", "hfp8", "int4", "int4-no-tpr", "int4-no-gradscale", "int4-linear-grad",
+         "bf16", "mxfp8", "mxfp4", "mxfp4-bwd", "nvfp4", "nvfp4-no-rht", "nvfp4-no-sr", "nvfp4-1d-weights", "int4b")
 
 
 def policy_for(workload_precision, preset: str, **extra):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+import ml_dtypes
 import numpy as np
 import pytest
 
@@ -24,6 +25,32 @@ def test_element_grids_are_the_ocp_definitions():
     assert (len(e4m3), e4m3[1], e4m3[-1]) == (127, 2.0**-9, 448.0)   # S.1111.111 is NaN
     assert element_grid("fp8e5m2")[-1] == 57344.0
     assert element_grid("int8")[-1] == 127 / 64 and element_grid("int4")[-1] == 7
+
+
+ML_DTYPES = {"fp4e2m1": "float4_e2m1fn", "fp6e2m3": "float6_e2m3fn", "fp6e3m2": "float6_e3m2fn",
+             "fp8e4m3": "float8_e4m3fn", "fp8e5m2": "float8_e5m2"}
+
+
+@pytest.mark.parametrize("element", sorted(ML_DTYPES))
+def test_element_grids_and_rounding_match_ml_dtypes(element):
+    """ml_dtypes (an independent implementation) enumerates the same grid from its bit patterns,
+    and its float32 casts round exactly as round_elements does on float32 inputs inside the range."""
+    dtype = getattr(ml_dtypes, ML_DTYPES[element])
+    bits = FORMATS[element].bits
+    with np.errstate(invalid="ignore"):
+        theirs = np.arange(1 << bits, dtype=np.uint8).view(dtype).astype(np.float64)
+    np.testing.assert_array_equal(element_grid(element), np.unique(theirs[np.isfinite(theirs) & (theirs >= 0)] + 0.0))
+    grid = element_grid(element)
+    mids = (grid[1:] + grid[:-1]) / 2                       # every tie, and values either side of it
+    y = np.concatenate([mids, np.nextafter(mids.astype(np.float32), 0), np.nextafter(mids.astype(np.float32), np.inf),
+                        np.random.default_rng(0).uniform(-grid[-1], grid[-1], 5000)]).astype(np.float32)
+    np.testing.assert_array_equal(round_elements(y.astype(np.float64), element), y.astype(dtype).astype(np.float64))
+
+
+def test_nearest_rounds_once_from_float64():
+    """1.25 + 2**-40 lies above the tie between 1 and 1.5: it rounds to 1.5. Going through float32
+    first (1.25 exactly) and then to even would give 1: the quotient is rounded once."""
+    assert round_elements(np.array([1.25 + 2.0**-40, 1.25 - 2.0**-40]), "fp4e2m1").tolist() == [1.5, 1.0]
 
 
 def test_storage_bits_carry_the_scales():

@@ -18,7 +18,7 @@ largest magnitude and ``emax``/``elem_max`` the element format's largest exponen
 * **FP16 / FP32 scales** (``int4b`` options): ``amax / elem_max`` rounded up to the scale format.
 
 Elements ``x / scale`` (``x / (scale · t)`` for NVFP4) are rounded to the element format — to
-nearest, ties to even (the float elements through ``ml_dtypes``' casts, bit-exact), or
+nearest, ties to even (decided exactly on the float64 quotient: one rounding, none through float32), or
 stochastically (up with probability proportional to the distance from the lower neighbour:
 unbiased inside the range) — and saturate at ``±elem_max``. ``int4b`` elements are the integers
 −7 … 7, MXINT8's ``k · 2**-6`` for k = −128 … 127.
@@ -34,23 +34,14 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-import ml_dtypes
 import numpy as np
 
 from accelsim.numerics.formats import get_format
 from accelsim.numerics.gemm import Scaled
+from accelsim.numerics.quant import representable_values
 
-__all__ = ["BlockSpec", "block_spec", "element_grid", "round_elements", "quantize_blocks", "hadamard", "ELEMENT_DTYPES"]
+__all__ = ["BlockSpec", "block_spec", "element_grid", "round_elements", "quantize_blocks", "hadamard"]
 
-#: ml_dtypes element types: their casts round to nearest, ties to even, bit-exactly.
-ELEMENT_DTYPES = {
-    "fp4e2m1": ml_dtypes.float4_e2m1fn,
-    "fp6e2m3": ml_dtypes.float6_e2m3fn,
-    "fp6e3m2": ml_dtypes.float6_e3m2fn,
-    "fp8e4m3": ml_dtypes.float8_e4m3fn,
-    "fp8e5m2": ml_dtypes.float8_e5m2,
-    "bf16": ml_dtypes.bfloat16,
-}
 E8M0_MIN_EXP, E8M0_MAX_EXP = -127, 127
 E4M3_MAX = 448.0
 
@@ -92,45 +83,42 @@ def block_spec(fmt: str, *, rule: str | None = None, block: int | None = None, s
 @lru_cache(maxsize=None)
 def element_grid(element: str) -> np.ndarray:
     """All non-negative finite values of an element format, ascending (float64), enumerated from
-    its bit patterns (``ml_dtypes``) or its integers — independent of any rounding routine."""
+    its codes (:func:`~accelsim.numerics.quant.representable_values`) or its integers — independent
+    of any rounding routine. Index ``i`` is the code ``i`` of the positive value, so its parity is
+    the parity of the last mantissa bit (or of the integer), which decides ties to even."""
     if element == "int4":
         return np.arange(0, 8, dtype=np.float64)
     if element == "int8":
         return np.arange(0, 128, dtype=np.float64) / 64
-    dtype = ELEMENT_DTYPES[element]
-    bits = np.dtype(dtype).itemsize * 8
-    n_bits = get_format(element).bits
-    codes = np.arange(1 << n_bits, dtype=np.uint8 if bits == 8 else np.uint16)
-    with np.errstate(invalid="ignore"):
-        values = codes.view(dtype).astype(np.float64)
-    values = values[np.isfinite(values) & (values >= 0)] + 0.0   # -0 is 0
-    return np.unique(values)
+    values = representable_values(element)
+    grid = values[values >= 0]
+    grid.flags.writeable = False
+    return grid
 
 
 def round_elements(y: np.ndarray, element: str, *, stochastic: bool = False,
                    rng: np.random.Generator | None = None) -> np.ndarray:
     """``y`` (float64) rounded to the element format, saturating at its largest value; NaN stays
-    NaN. Nearest: ties to even (``ml_dtypes``' casts for the floats, ``rint`` for the integers);
-    stochastic: to the upper neighbour with probability ``(|y| − lower) / (upper − lower)``."""
+    NaN. Both pick between the grid neighbours ``lower <= |y| < upper``
+    (:func:`element_grid`). Nearest: the closer one, ties to the even code; the distances are exact
+    near a tie (Sterbenz: neighbours differ by at most 2x), so ties are decided on ``y`` itself with
+    no intermediate rounding. Stochastic: the upper one with probability
+    ``(|y| − lower) / (upper − lower)``."""
     grid = element_grid(element)
     top = grid[-1]
     a = np.minimum(np.abs(y), top)
-    if stochastic:
-        if not isinstance(rng, np.random.Generator):
-            raise ValueError("stochastic rounding needs rng=numpy.random.Generator")
-        with np.errstate(invalid="ignore"):
-            idx = np.clip(np.searchsorted(grid, a, side="right") - 1, 0, len(grid) - 2)
-            lo, hi = grid[idx], grid[idx + 1]
-            frac = (a - lo) / (hi - lo)
-        up = rng.random(a.shape) < frac
-        r = np.where(up, hi, lo)
-        r = np.where(a >= top, top, r)
-    elif element == "int4":
-        r = np.rint(a)
-    elif element == "int8":
-        r = np.rint(a * 64) / 64
-    else:
-        r = a.astype(np.float32).astype(ELEMENT_DTYPES[element]).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        idx = np.clip(np.searchsorted(grid, a, side="right") - 1, 0, len(grid) - 2)
+        lo, hi = grid[idx], grid[idx + 1]
+        if stochastic:
+            if not isinstance(rng, np.random.Generator):
+                raise ValueError("stochastic rounding needs rng=numpy.random.Generator")
+            up = rng.random(a.shape) < (a - lo) / (hi - lo)
+        else:
+            below, above = a - lo, hi - a
+            up = (above < below) | ((above == below) & (idx % 2 == 1))
+    r = np.where(up, hi, lo)
+    r = np.where(a >= top, top, r)
     out = np.copysign(r, y)
     nan = np.isnan(y)
     if nan.any():
