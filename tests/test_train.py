@@ -270,6 +270,23 @@ def test_digits_split_is_stratified_and_deterministic():
     assert len(test_idx) == 6 and not set(train_idx) & set(test_idx)
 
 
+def test_digits_are_scikit_learns_without_importing_it():
+    """The digits come from scikit-learn's bundled file, equal to load_digits(), and reading them
+    leaves scikit-learn unimported (it costs seconds of start-up)."""
+    code = ("import sys; from accelsim.nn.datasets import _digits; x, y = _digits(); "
+            "print(x.shape, y.shape, 'sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["(1797,", "64)", "(1797,)", "False"]
+    from sklearn.datasets import load_digits
+
+    from accelsim.nn.datasets import _digits
+
+    x, y = _digits()
+    bunch = load_digits()
+    np.testing.assert_array_equal(x, (bunch.data / 16.0).astype(np.float32))
+    np.testing.assert_array_equal(y, bunch.target)
+
+
 def test_npz_forms_and_errors(tmp_path):
     x = np.random.default_rng(0).integers(0, 256, (40, 2, 2)).astype(np.uint8)
     y = np.arange(40) % 4
