@@ -16,7 +16,11 @@ Then the ablations that explain the figures (``--no-ablations`` skips them):
   same 16 grey levels, with the share of hidden ReLU units that are dead (never positive on the
   test set) after training;
 * cnn-digits' PACT clip: α starting at PACT's default 10 against the shipped 2, with the number of
-  UINT4 codes the 4-bit layer's input uses after training.
+  UINT4 codes the 4-bit layer's input uses after training;
+* what the block-scaled recipes' parts buy (``--block-ablations WORKLOAD ...``): NVFP4 without its
+  random Hadamard transform, without stochastic rounding, with 1-D weight blocks; MXFP4 with its
+  first and last layers in BF16, without Hadamard, with Hadamard on the backward GEMMs only, with
+  nearest-rounded gradients.
 
 Prints Markdown tables (the README's).
 """
@@ -78,12 +82,46 @@ def fidelity(results, phase: str) -> str:
     return f"{statistics.mean(r.grad_fidelity[layer][phase] for r in results):.4f}"
 
 
+BLOCK_ABLATIONS = {
+    "nvfp4 (shipped: 16x16 weight blocks, SR gradients, RHT on bwd_weight)": ("nvfp4", {}),
+    "nvfp4 without the random Hadamard transform": ("nvfp4-no-rht", {}),
+    "nvfp4 without stochastic rounding": ("nvfp4-no-sr", {}),
+    "nvfp4 with 1-D (1x16) weight blocks": ("nvfp4-1d-weights", {}),
+    "mxfp4 (shipped: every layer, Hadamard on all GEMMs, SR gradients)": ("mxfp4", {}),
+    "mxfp4, first and last layers in bf16": ("mxfp4", {"first_layer": "bf16", "last_layer": "bf16"}),
+    "mxfp4 without Hadamard": ("mxfp4", {"hadamard": "none"}),
+    "mxfp4, Hadamard on the backward GEMMs only": ("mxfp4", {"hadamard": "backward"}),
+    "mxfp4 with nearest-rounded gradients": ("mxfp4", {"grad_rounding": "nearest"}),
+    "bf16": ("bf16", {}),
+}
+
+
+def block_ablations(name: str, seeds, table) -> None:
+    print(f"| {name} | accuracy, % | Δ vs bf16, pt |")
+    print("|---|---:|---:|")
+    rows = {}
+    for label, (preset, extra) in BLOCK_ABLATIONS.items():
+        cached = table.get((name, preset)) if not extra else None
+        rows[label] = cached or run(name, lambda p, preset=preset, extra=extra: policy_for(p, preset, **extra), seeds)
+    base = [r.accuracy for r in rows["bf16"]]
+    for label, rs in rows.items():
+        acc = [r.accuracy for r in rs]
+        if any(a is None for a in acc):
+            print(f"| {label} | {sum(a is None for a in acc)} of {len(acc)} diverged | |")
+            continue
+        delta = [a - b for a, b in zip(acc, base)]
+        print(f"| {label} | {mean_std(acc)} | {mean_std(delta)} |")
+    print(f"\ntest accuracy, %, mean ± std over seeds {list(seeds)}; Δ paired by seed\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--workloads", nargs="+", default=["cnn-digits", "mlp-digits"])
     parser.add_argument("--presets", nargs="+", default=list(ORDER), choices=PRESET_NAMES)
     parser.add_argument("--no-ablations", action="store_true")
+    parser.add_argument("--block-ablations", nargs="*", default=[], metavar="WORKLOAD",
+                        help="workloads to run the block-scaled recipes' ablations on")
     args = parser.parse_args()
     table = {}
     for name in args.workloads:
@@ -100,6 +138,8 @@ def main() -> None:
                       fidelity(rs, "bwd_weight"), fidelity(rs, "bwd_data")]
         print(f"| {preset} | {' | '.join(cells)} |")
     print(f"\ntest accuracy, %, mean ± std over seeds {args.seeds}; cos: gradient fidelity of the 4-bit layer\n")
+    for name in args.block_ablations:
+        block_ablations(name, args.seeds, table)
     if args.no_ablations:
         return
     if "mlp-digits" in args.workloads:

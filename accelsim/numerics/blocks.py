@@ -96,32 +96,49 @@ def element_grid(element: str) -> np.ndarray:
     return grid
 
 
+def _quantum_exponent(a: np.ndarray, element: str) -> np.ndarray:
+    """Per element of ``a`` (float64, >= 0): the exponent of the spacing of the element grid
+    around it, ``max(floor(log2 a), emin) − m`` for a float element (0 for int4, −6 for int8)."""
+    if element == "int4":
+        return np.zeros(a.shape, np.int64)
+    if element == "int8":
+        return np.full(a.shape, -6, np.int64)
+    f = get_format(element)
+    e = (a.view(np.int64) >> 52) - 1023          # floor(log2 a) for normal float64 (a >= 0)
+    np.maximum(e, 1 - f.bias, out=e)
+    e -= f.mantissa_bits
+    return e
+
+
 def round_elements(y: np.ndarray, element: str, *, stochastic: bool = False,
                    rng: np.random.Generator | None = None) -> np.ndarray:
     """``y`` (float64) rounded to the element format, saturating at its largest value; NaN stays
-    NaN. Both pick between the grid neighbours ``lower <= |y| < upper``
-    (:func:`element_grid`). Nearest: the closer one, ties to the even code; the distances are exact
-    near a tie (Sterbenz: neighbours differ by at most 2x), so ties are decided on ``y`` itself with
-    no intermediate rounding. Stochastic: the upper one with probability
+    NaN. With ``q = 2**k`` the grid spacing around ``|y|`` (:func:`_quantum_exponent`), ``|y|/q``
+    is exact (a power of two) and lies between the integer codes of the neighbours ``lower`` and
+    ``upper``. Nearest: ``rint(|y|/q)·q``, ties to the even integer, which is the even code (the
+    last mantissa bit) — decided on ``y`` itself, with no intermediate rounding. Stochastic:
+    ``floor(|y|/q + u)·q`` with ``u`` uniform in [0, 1): the upper neighbour with probability
     ``(|y| − lower) / (upper − lower)``."""
-    grid = element_grid(element)
-    top = grid[-1]
-    a = np.minimum(np.abs(y), top)
-    with np.errstate(invalid="ignore"):
-        idx = np.clip(np.searchsorted(grid, a, side="right") - 1, 0, len(grid) - 2)
-        lo, hi = grid[idx], grid[idx + 1]
-        if stochastic:
-            if not isinstance(rng, np.random.Generator):
-                raise ValueError("stochastic rounding needs rng=numpy.random.Generator")
-            up = rng.random(a.shape) < (a - lo) / (hi - lo)
-        else:
-            below, above = a - lo, hi - a
-            up = (above < below) | ((above == below) & (idx % 2 == 1))
-    r = np.where(up, hi, lo)
-    r = np.where(a >= top, top, r)
-    out = np.copysign(r, y)
-    nan = np.isnan(y)
-    if nan.any():
+    if stochastic and not isinstance(rng, np.random.Generator):
+        raise ValueError("stochastic rounding needs rng=numpy.random.Generator")
+    top = element_grid(element)[-1]
+    a = np.absolute(y, dtype=np.float64)
+    np.minimum(a, top, out=a)
+    nan = np.isnan(a)
+    has_nan = bool(nan.any())
+    if has_nan:
+        a[nan] = 0.0
+    k = _quantum_exponent(a, element)
+    np.ldexp(a, -k, out=a)
+    if stochastic:
+        a += rng.random(a.shape)
+        np.floor(a, out=a)
+    else:
+        np.rint(a, out=a)
+    np.ldexp(a, k, out=a)
+    np.minimum(a, top, out=a)                    # rounding up from just below the top
+    out = np.copysign(a, y, out=a)
+    if has_nan:
         out[nan] = np.nan
     return out
 
