@@ -361,12 +361,17 @@ class QuantHook:
                                rng=self.rng)
 
     def _block_operands(self, layer: str, index: int, a, b, a_axis: int, b_axis: int,
-                        a_elements: int, b_elements: int, b_given=None) -> tuple[Any, Any]:
+                        a_elements: int, b_elements: int, b_given=None,
+                        grad: tuple[str, int] | None = None) -> tuple[Any, Any]:
         """The operands of the layer's ``index``-th GEMM from their stored (16-bit) tensors ``a`` and
         ``b``: the policy's Hadamard transform along the reduction axis (the same signs for both),
         then each block-scaled operand quantized along it (``b_given``: ``b`` already quantized, the
-        2-D weight blocks of the forward GEMM), float operands rounded to their format."""
+        2-D weight blocks of the forward GEMM), float operands rounded to their format.
+        ``grad = (phase, i)``: operand ``i`` is the gradient whose fidelity is measured, against
+        the same tensor transformed but unquantized (the transform is orthogonal, so the cosine is
+        the one in the original basis)."""
         plan = self.plans[layer]
+        dy = (a, b)[grad[1]] if grad else None
         op, pre = plan.gemms[index], plan.pre[index]
         if any(isinstance(p, VectorOp) for p in pre):
             signs = np.where(self.rng.random(self.policy.hadamard_size) < 0.5, -1.0, 1.0)
@@ -383,13 +388,15 @@ class QuantHook:
                 out.append(self._block_quantize(x, next(rescales), ax, el))
             else:
                 out.append(_sliced(np.asarray(x, np.float32) if fmt == "fp32" else quantize_float(x, fmt).values))
+        if grad:
+            self._block_fidelity(layer, grad[0], out[grad[1]], (a, b)[grad[1]], dy)
         return out[0], out[1]
 
-    def _block_fidelity(self, layer: str, phase: str, g, dy: np.ndarray) -> None:
+    def _block_fidelity(self, layer: str, phase: str, g, reference: np.ndarray, dy: np.ndarray) -> None:
         if self.measure_fidelity:
             values = g.values * np.float32(g.scale) if isinstance(g, Scaled) else _values(g)
             entry = self.fidelity.setdefault((layer, phase), [0.0, 0.0])
-            entry[0] += _cosine(values, dy)
+            entry[0] += _cosine(values, reference)
             entry[1] += 1
         if layer == self.grad_probe:
             flat = dy.ravel()
@@ -409,8 +416,7 @@ class QuantHook:
         _, x, _, _, elements = stash
         plan = self.plans[layer]
         idx = plan.gemms.index(plan.bwd_weight)
-        xt, g = self._block_operands(layer, idx, x, dy, -2, -2, elements, dy.size)
-        self._block_fidelity(layer, "bwd_weight", g, dy)
+        xt, g = self._block_operands(layer, idx, x, dy, -2, -2, elements, dy.size, grad=("bwd_weight", 1))
         op = plan.bwd_weight
         if self.recorder.active:
             m, n = dy.shape[-2:]
@@ -423,8 +429,8 @@ class QuantHook:
         op = plan.bwd_data[0]
         idx = plan.gemms.index(op)
         reuse = not any(isinstance(p, RescaleOp) and p.tensor == "weight" for p in plan.pre[idx])
-        g, wt = self._block_operands(layer, idx, dy, w_hp, -1, -1, dy.size, w_hp.size, b_given=wq if reuse else None)
-        self._block_fidelity(layer, "bwd_data", g, dy)
+        g, wt = self._block_operands(layer, idx, dy, w_hp, -1, -1, dy.size, w_hp.size, b_given=wq if reuse else None,
+                                     grad=("bwd_data", 0))
         if self.recorder.active:
             m, n = dy.shape[-2:]
             self._record(replace(op, m=m, n=w.shape[-2], k=n, count=_count(dy), out_elements=0, deps=()))
@@ -548,8 +554,8 @@ class QuantHook:
             op_a, op_b = plan.bwd_data
             m, n = dy.shape[-2:]
             k = a.shape[-1]
-            g, bt = self._block_operands(layer, plan.gemms.index(op_a), dy, b, -1, -1, dy.size, b.size)
-            self._block_fidelity(layer, "bwd_data", g, dy)
+            g, bt = self._block_operands(layer, plan.gemms.index(op_a), dy, b, -1, -1, dy.size, b.size,
+                                         grad=("bwd_data", 0))
             if self.recorder.active:
                 self._record(replace(op_a, m=m, n=k, k=n, count=_count(dy), deps=()))
             da = self._gemm(op_a, g, _swap(bt))
