@@ -570,10 +570,10 @@ def apply_iso(setup: Setup, iso: str, plan: StepPlan, policy_run: RunTiming, cac
     return dataclasses.replace(setup, baseline_hardware=resized, baseline_source=source, iso=iso, iso_details=details)
 
 
-def iso_cost(setup: Setup, base: budget.Cost) -> budget.Cost:
+def iso_cost(workload: WorkloadSpec, network: Network, file: str, base: budget.Cost) -> budget.Cost:
     """``base`` plus what an iso-power search adds at most: the baseline replayed on
     :func:`accelsim.hw.iso.evaluation_bound` arrays."""
-    one = budget.estimate_simulation(setup.workload, setup.network, setup.workload_file)
+    one = budget.estimate_simulation(workload, network, file)
     evaluations = evaluation_bound()
     item = budget.CostItem(
         "iso-power search", "--iso", one.seconds / 2 * evaluations,
@@ -706,7 +706,7 @@ def run(
     # -- cost estimate (accelsim.budget): refuse what cannot finish, before anything starts -----
     cost = budget.check_setup(setup, allow_long=allow_long)
     if iso == "power":
-        budget.check(iso_cost(setup, cost), allow_long=allow_long)
+        budget.check(iso_cost(setup.workload, setup.network, setup.workload_file, cost), allow_long=allow_long)
     out_dir = Path(out) if out is not None else default_out_dir(setup, Path(reports_dir), iso)
     if write:
         try:

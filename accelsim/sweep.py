@@ -319,6 +319,8 @@ def check_cost(plan: SweepPlan, points: list[Point], jobs: int | None = None, *,
     workload = api.load_workload(plan.workload, routed["workload"])
     network = api.build_network(workload, str(plan.workload), plan.workload.parent)
     cost = budget.check_workload(workload, network, str(plan.workload), allow_long=allow_long)
+    if plan.iso == "power":  # each point searches its baseline's array
+        cost = api.iso_cost(workload, network, str(plan.workload), cost)
     trainings = len({tuple(api.split_sets(p.sets)["workload"]) for p in points}) if workload.trained else 0
     workers = max(1, min(jobs or multiprocessing.cpu_count(), len(points)))
     budget.check_sweep_time(len(points), cost, trainings, workers, plan.source, _count_field(plan), allow_long=allow_long)
