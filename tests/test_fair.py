@@ -195,7 +195,7 @@ training: {epochs: 2, seeds: [0]}
 """)
     hw = write(tmp_path / "hw.yaml", HW_TEXT)
     r = api.run(wl, hw, write=False, cache_dir=None, jobs=1)
-    assert [(step.ops[0].op.m if hasattr(step.ops[0].op, "m") else None, n) for step, n in r.policy.step_runs] == [
+    assert [(step.ops[0].op.m, n) for step, n in r.policy.step_runs] == [
         (10, 10), (5, 2)]  # 55 training samples: 5 batches of 10 and one of 5, twice
     s = r.summary
     for label, run in (("policy", r.policy), ("baseline", r.baseline)):
