@@ -13,14 +13,17 @@ import dataclasses
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from accelsim import budget, energy
 from accelsim.errors import InputError
+from accelsim.hw.iso import IsoError, evaluation_bound, iso_resize
 from accelsim.hw.tech import TechTable
 from accelsim.hw.machine import Machine
+from accelsim.numerics.formats import mode_key, parse_mode
 from accelsim.numerics.policy import PrecisionPolicy
 from accelsim.nn.datasets import FILE_DATASETS, Dataset, load_dataset
 from accelsim.nn.model import check_trainable
@@ -42,7 +45,17 @@ from accelsim.workload.topology import read_topology
 #: Workload top-level keys and hardware top-level keys, for routing ``--set`` without a prefix.
 _WORKLOAD_KEYS = set(WorkloadSpec.model_fields)
 _HARDWARE_KEYS = set(HardwareSpec.model_fields)
-SET_PREFIXES = {"workload": "workload", "hw": "hardware", "hardware": "hardware", "baseline_hw": "baseline_hw"}
+#: ``--set`` prefixes: ``hw.`` (or ``hardware.``) is a hardware field of both machines, as a bare
+#: hardware field is; ``policy_hw.`` the 4-bit machine only; ``baseline_hw.`` the baseline only.
+SET_PREFIXES = {
+    "workload": "workload", "hw": "hardware", "hardware": "hardware", "policy_hw": "policy_hw",
+    "baseline_hw": "baseline_hw",
+}
+#: Hardware fields that belong to the 4-bit machine alone even without a prefix: its name, and the
+#: ``baseline:`` file it names (the baseline machine's own ``baseline:`` means nothing).
+POLICY_ONLY_FIELDS = ("name", "baseline")
+#: Iso baselines (``--iso``): the baseline array resized to the 4-bit machine's area or power.
+ISO_KINDS = ("area", "power")
 
 #: progress(message, done, total): what is running now and, for long work, how far it is.
 Progress = Callable[[str, "int | None", "int | None"], None]
@@ -53,12 +66,14 @@ Progress = Callable[[str, "int | None", "int | None"], None]
 
 
 def split_sets(sets: Sequence[str]) -> dict[str, list[str]]:
-    """Route ``--set PATH=VALUE`` items to the workload, the hardware or the baseline hardware.
+    """Route ``--set PATH=VALUE`` items to the workload, the hardware of both machines, the 4-bit
+    machine only (``policy_hw``) or the baseline machine only (``baseline_hw``).
 
-    ``workload.``, ``hw.`` (or ``hardware.``) and ``baseline_hw.`` prefixes are explicit; without a
-    prefix the first key decides (``array.rows`` is hardware, ``training.epochs`` workload).
+    ``workload.``, ``hw.`` (or ``hardware.``), ``policy_hw.`` and ``baseline_hw.`` prefixes are
+    explicit; without a prefix the first key decides (``array.rows`` is hardware, ``training.epochs``
+    workload). Which hardware items reach which machine is :func:`resolve_machines`'s business.
     """
-    routed: dict[str, list[str]] = {"workload": [], "hardware": [], "baseline_hw": []}
+    routed: dict[str, list[str]] = {"workload": [], "hardware": [], "policy_hw": [], "baseline_hw": []}
     for item in sets:
         path, eq, value = item.partition("=")
         if not eq:
@@ -71,7 +86,7 @@ def split_sets(sets: Sequence[str]) -> dict[str, list[str]]:
         if in_w and in_h:
             raise InputError.single(
                 "--set", item, f"{head!r} is a field of both the workload and the hardware; "
-                f"write workload.{item} or hw.{item}",
+                f"write workload.{item} or hw.{item} (policy_hw.{item}: the 4-bit machine only)",
             )
         if not in_w and not in_h:
             keys = sorted(_WORKLOAD_KEYS | _HARDWARE_KEYS)
@@ -81,6 +96,100 @@ def split_sets(sets: Sequence[str]) -> dict[str, list[str]]:
             )
         routed["workload" if in_w else "hardware"].append(item)
     return routed
+
+
+def _has_mode(modes: Any, name: str) -> bool:
+    """Whether ``modes`` (a hardware file's ``array.modes``) has the mode ``name`` (operand order
+    and int4/uint4 sign aside, as :meth:`Machine.mode_for` matches them)."""
+    if not isinstance(modes, dict):
+        return False
+    try:
+        key = mode_key(*parse_mode(name))
+    except (ValueError, KeyError, TypeError):
+        return name in modes
+    for other in modes:
+        try:
+            if mode_key(*parse_mode(str(other))) == key:
+                return True
+        except (ValueError, KeyError, TypeError):
+            continue
+    return False
+
+
+def follows(item: str, baseline_data: dict[str, Any]) -> bool:
+    """Whether a hardware ``--set`` item without a machine prefix also applies to a named baseline
+    machine (whose file's data is ``baseline_data``): every field does, except the 4-bit machine's
+    own (:data:`POLICY_ONLY_FIELDS`) and modes the baseline has not (``array.modes.M``,
+    ``array.simd.M`` for a mode ``M`` it lacks; ``array``, ``array.modes`` or ``array.simd`` as a
+    whole), which would add 4-bit datapaths to the 16-bit machine."""
+    keys = [k for k in item.partition("=")[0].strip().split(".")]
+    if keys[0] in POLICY_ONLY_FIELDS:
+        return False
+    if keys[0] == "array":
+        if len(keys) == 1 or (len(keys) == 2 and keys[1] in ("modes", "simd")):
+            return False
+        if keys[1] in ("modes", "simd"):
+            array = baseline_data.get("array") if isinstance(baseline_data, dict) else None
+            return _has_mode((array or {}).get("modes"), keys[2])
+    return True
+
+
+@dataclass(frozen=True)
+class Machines:
+    """Both machines of a comparison, validated, with where the baseline came from and which
+    hardware overrides reached each."""
+
+    hardware: HardwareSpec
+    baseline: HardwareSpec
+    baseline_file: str
+    source: str
+    policy_sets: tuple[str, ...]
+    baseline_sets: tuple[str, ...]
+
+
+def resolve_machines(
+    hardware_path: str | Path,
+    routed: dict[str, list[str]],
+    baseline_hw: str | Path | None = None,
+    read: Callable[[Path], dict[str, Any]] = load_yaml_file,
+) -> Machines:
+    """The 4-bit machine and its baseline, with the routed hardware overrides applied.
+
+    The 4-bit machine is its file with the hardware and ``policy_hw`` items. The baseline is
+    ``baseline_hw`` (``--baseline-hw``), else the file the 4-bit machine's ``baseline:`` names, else
+    the same machine in its 16-bit mode; it gets the hardware items that :func:`follows` lets
+    through (all of them for the same machine), then the ``baseline_hw`` items. ``read`` loads a
+    YAML file (a sweep passes a cached one)."""
+    hpath = Path(hardware_path)
+    hdata = read(hpath)
+    common, own = list(routed.get("hardware", ())), list(routed.get("policy_hw", ()))
+    policy_sets = common + own
+    hardware = spec_load.validate_data(
+        "hardware", spec_load.apply_sets(hdata, policy_sets, str(hpath)), str(hpath))
+    assert isinstance(hardware, HardwareSpec)
+    if baseline_hw is None and not hardware.baseline:
+        baseline_sets = common + list(routed.get("baseline_hw", ()))
+        baseline = spec_load.validate_data(
+            "hardware", spec_load.apply_sets(hdata, baseline_sets, str(hpath)), str(hpath))
+        assert isinstance(baseline, HardwareSpec)
+        source = f"the same machine ({baseline.name}) in its 16-bit mode"
+        return Machines(hardware, baseline, str(hpath), source + _with(baseline_sets), tuple(policy_sets),
+                        tuple(baseline_sets))
+    if baseline_hw is not None:
+        bpath, how = Path(baseline_hw), "(--baseline-hw)"
+    else:
+        bpath, how = resolve_path(hpath.parent, hardware.baseline), f"(the 'baseline:' of {hpath})"
+    bdata = read(bpath)
+    baseline_sets = [item for item in common if follows(item, bdata)] + list(routed.get("baseline_hw", ()))
+    baseline = spec_load.validate_data(
+        "hardware", spec_load.apply_sets(bdata, baseline_sets, str(bpath)), str(bpath))
+    assert isinstance(baseline, HardwareSpec)
+    return Machines(hardware, baseline, str(bpath), f"{bpath} {how}{_with(baseline_sets)}", tuple(policy_sets),
+                    tuple(baseline_sets))
+
+
+def _with(sets: Sequence[str]) -> str:
+    return f", with {', '.join(sets)}" if sets else ""
 
 
 def load_workload(path: str | Path, sets: Sequence[str] = ()) -> WorkloadSpec:
@@ -122,6 +231,13 @@ class Setup:
     table: TechTable
     baseline_table: TechTable
     sets: tuple[str, ...] = ()
+    #: the hardware overrides each machine got (:func:`resolve_machines`)
+    policy_sets: tuple[str, ...] = ()
+    baseline_sets: tuple[str, ...] = ()
+    #: ``None``, ``area`` or ``power``: the baseline array was resized to match the 4-bit machine
+    iso: str | None = None
+    #: what the resizing found (:func:`apply_iso`), ``None`` without ``iso``
+    iso_details: dict[str, Any] | None = None
 
     @property
     def machine(self) -> Machine:
@@ -143,22 +259,9 @@ def prepare(
     routed = split_sets(sets)
     wpath, hpath = Path(workload_path), Path(hardware_path)
     workload = load_workload(wpath, routed["workload"])
-    hardware = load_hardware(hpath, routed["hardware"])
-    if baseline_hw is not None:
-        bpath = Path(baseline_hw)
-        baseline = load_hardware(bpath, routed["baseline_hw"])
-        source = f"{bpath} (--baseline-hw)"
-        bfile = str(bpath)
-    elif hardware.baseline:
-        bpath = resolve_path(hpath.parent, hardware.baseline)
-        baseline = load_hardware(bpath, routed["baseline_hw"])
-        source = f"{bpath} (the 'baseline:' of {hpath})"
-        bfile = str(bpath)
-    else:
-        if routed["baseline_hw"]:
-            raise InputError.single("--set", routed["baseline_hw"][0], "baseline_hw.* needs a baseline hardware file")
-        baseline, bfile = hardware, str(hpath)
-        source = f"the same machine ({hardware.name}) in its 16-bit mode"
+    machines = resolve_machines(hpath, routed, baseline_hw)
+    hardware, baseline = machines.hardware, machines.baseline
+    bfile, source = machines.baseline_file, machines.source
     wfile = str(wpath)
     policy = spec_load.resolved_policy(workload.precision, wfile, "precision")
     baseline_policy = spec_load.resolved_policy(workload.baseline, wfile, "baseline")
@@ -172,7 +275,8 @@ def prepare(
         workload=workload, workload_file=wfile, hardware=hardware, hardware_file=str(hpath),
         baseline_hardware=baseline, baseline_hardware_file=bfile, baseline_source=source,
         policy=policy, baseline_policy=baseline_policy, network=network, table=table,
-        baseline_table=baseline_table, sets=tuple(sets),
+        baseline_table=baseline_table, sets=tuple(sets), policy_sets=machines.policy_sets,
+        baseline_sets=machines.baseline_sets,
     )
 
 
@@ -259,8 +363,9 @@ def trace_workload(path: str | Path, *, sets: Sequence[str] = (), baseline: bool
     """The trace of one full-batch step of a workload (policy or baseline precision), with the
     run's step count."""
     routed = split_sets(sets)
-    if routed["hardware"] or routed["baseline_hw"]:
-        item = (routed["hardware"] + routed["baseline_hw"])[0]
+    hardware_items = routed["hardware"] + routed["policy_hw"] + routed["baseline_hw"]
+    if hardware_items:
+        item = hardware_items[0]
         raise InputError.single("--set", item, "a trace has no hardware; set workload fields only")
     file = str(path)
     spec = load_workload(path, routed["workload"])
@@ -327,7 +432,8 @@ def validate_file(path: Path, *, allow_long: bool = False) -> str:
 class RunTiming:
     """One precision on one machine: the main step's timing, the totals over the run, and their
     energy (``energy``: the ``energy_pj``/``energy_breakdown_pj``/``area_mm2`` fields;
-    ``op_energy_pj``: per op of the main step)."""
+    ``op_energy_pj``: per op of the main step). ``step_runs`` are every distinct step of the run
+    with its number of steps (full batches, then a last partial batch), the main step first."""
 
     label: str
     precision: str
@@ -339,17 +445,58 @@ class RunTiming:
     counts: ActionCounts
     energy: dict
     op_energy_pj: tuple[float, ...]
+    step_runs: tuple[tuple[StepResult, int], ...] = ()
+    table: TechTable | None = None
 
     @property
     def time_s(self) -> float:
         return self.cycles / self.machine.clock_hz
 
+    @property
+    def average_power_mw(self) -> float:
+        """The run's energy over its time, mW (:func:`accelsim.energy.average_power_mw`)."""
+        if not self.cycles:
+            return 0.0
+        if self.table is None:
+            return self.energy["energy_pj"] / self.time_s * 1e-9
+        return energy.average_power_mw(self.counts, self.machine, self.table)
+
+
+class SimCache:
+    """Step simulations already made, by trace and machine: an iso-power search measures the
+    baseline on several arrays and keeps the one it picks, so the baseline is not simulated again;
+    a sweep worker keeps one for all its points (points that share a baseline share its
+    simulations). Passed explicitly (no module state); holds at most ``size`` steps, the least
+    recently used dropped first. ``hits`` and ``misses`` count lookups."""
+
+    def __init__(self, size: int = 64):
+        self.size = size
+        self._steps: OrderedDict[tuple[Trace, str], StepResult] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def simulate(self, trace: Trace, machine: Machine) -> StepResult:
+        key = (trace, machine.spec.model_dump_json())
+        step = self._steps.get(key)
+        if step is not None:
+            self.hits += 1
+            self._steps.move_to_end(key)
+            return step
+        self.misses += 1
+        step = simulate_step(trace, machine)
+        self._steps[key] = step
+        if len(self._steps) > self.size:
+            self._steps.popitem(last=False)
+        return step
+
 
 def time_run(
     label: str, setup: Setup, plan: StepPlan, policy: PrecisionPolicy, machine: Machine, table: TechTable,
+    cache: SimCache | None = None,
 ) -> RunTiming:
     traces = build_traces(setup.network, setup.workload.phases, plan, policy)
-    results = [simulate_step(t, machine) for t in traces]
+    simulate = cache.simulate if cache is not None else simulate_step
+    results = [simulate(t, machine) for t in traces]
     total = ActionCounts()
     for r, t in zip(results, traces):
         total.add(r.counts.scaled(t.steps))
@@ -358,7 +505,81 @@ def time_run(
         label, policy.name, machine, traces[0], results[0], plan.steps, total.cycles, total,
         energy.energy_summary(total, machine, table),
         tuple(energy.ops_energy_pj(results[0], machine, table)),
+        tuple((r, t.steps) for r, t in zip(results, traces)), table,
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# iso baselines
+
+
+def _resized_machine_measure(
+    setup: Setup, iso: str, plan: StepPlan, cache: SimCache,
+) -> tuple[Callable[[HardwareSpec], float], str]:
+    """The measure an iso baseline matches, on a candidate baseline spec, and its key name."""
+    bfile, table = setup.baseline_hardware_file, setup.baseline_table
+    if iso == "area":
+        return energy.area_measure(table, bfile), "area_mm2"
+    traces = build_traces(setup.network, setup.workload.phases, plan, setup.baseline_policy)
+
+    def power(spec: HardwareSpec) -> float:
+        machine = Machine(spec, bfile)
+        total = ActionCounts()
+        for trace in traces:
+            total.add(cache.simulate(trace, machine).counts.scaled(trace.steps))
+        return energy.average_power_mw(total, machine, table)
+
+    return power, "average_power_mw"
+
+
+def apply_iso(setup: Setup, iso: str, plan: StepPlan, policy_run: RunTiming, cache: SimCache) -> Setup:
+    """The setup with its baseline array resized (:func:`accelsim.hw.iso.iso_resize`) until the
+    baseline's area (``iso="area"``) or its average power on this workload (``"power"``) matches
+    the 4-bit machine's, within one row or column; the nearer of the two shapes around the target.
+
+    ``setup.iso_details`` records ``measure`` (``area_mm2`` or ``average_power_mw``), the target
+    and the resized baseline's value under ``target_<measure>`` and ``<measure>``, the relative
+    error, the chosen ``rows``/``cols``, the ``original`` array and the two shapes around the target
+    (``below``, ``above``: each ``rows``, ``cols`` and the measure), and the shapes measured
+    (``evaluations``). An impossible target is an :class:`InputError` on ``--iso``."""
+    if iso not in ISO_KINDS:
+        raise InputError.single("--iso", str(iso), f"expected one of {', '.join(ISO_KINDS)}")
+    measure, name = _resized_machine_measure(setup, iso, plan, cache)
+    target = policy_run.energy["area_mm2"] if iso == "area" else policy_run.average_power_mw
+    try:
+        resized, d = iso_resize(setup.baseline_hardware, measure, target)
+    except IsoError as exc:
+        raise InputError.single(
+            "--iso", iso, f"no {setup.baseline_hardware.name} array matches {setup.hardware.name}'s "
+            f"{'area' if iso == 'area' else 'average power'}: {exc}",
+        ) from None
+
+    def shape(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if entry is None else {"rows": entry["rows"], "cols": entry["cols"], name: entry["measure"]}
+
+    details = {
+        "measure": name, f"target_{name}": d["target"], name: d["measure"], "relative_error": d["relative_error"],
+        "rows": d["rows"], "cols": d["cols"], "original": shape(d["baseline"]),
+        "below": shape(d["below"]), "above": shape(d["above"]), "evaluations": d["evaluations"], "pick": d["pick"],
+    }
+    what = "area" if iso == "area" else "average power on this workload"
+    unit = "mm²" if iso == "area" else "mW"
+    source = (f"{setup.baseline_source}; its array resized from {d['baseline']['rows']}x{d['baseline']['cols']} "
+              f"to {d['rows']}x{d['cols']} to match the 4-bit machine's {what} "
+              f"({d['measure']:.4g} vs {d['target']:.4g} {unit}: iso {iso})")
+    return dataclasses.replace(setup, baseline_hardware=resized, baseline_source=source, iso=iso, iso_details=details)
+
+
+def iso_cost(workload: WorkloadSpec, network: Network, file: str, base: budget.Cost) -> budget.Cost:
+    """``base`` plus what an iso-power search adds at most: the baseline replayed on
+    :func:`accelsim.hw.iso.evaluation_bound` arrays."""
+    one = budget.estimate_simulation(workload, network, file)
+    evaluations = evaluation_bound()
+    item = budget.CostItem(
+        "iso-power search", "--iso", one.seconds / 2 * evaluations,
+        f"the baseline replayed on up to {evaluations} array shapes",
+    )
+    return budget.Cost(base.file, (*base.items, item))
 
 
 @dataclass
@@ -437,8 +658,10 @@ def train_both(
     return results, cached, tuple(notes)
 
 
-def default_out_dir(setup: Setup, reports_dir: Path = Path("reports")) -> Path:
-    return reports_dir / report_folder_name(setup.workload.name, setup.hardware.name, setup.sets)
+def default_out_dir(setup: Setup, reports_dir: Path = Path("reports"), iso: str | None = None) -> Path:
+    """``reports/<workload>-<hardware>``, plus the overrides and the iso baseline (``+iso-area``)."""
+    extra = (f"iso={iso}",) if iso else ()
+    return reports_dir / report_folder_name(setup.workload.name, setup.hardware.name, (*setup.sets, *extra))
 
 
 def run(
@@ -448,6 +671,7 @@ def run(
     out: str | Path | None = None,
     baseline_hw: str | Path | None = None,
     sets: Sequence[str] = (),
+    iso: str | None = None,
     reports_dir: str | Path = "reports",
     write: bool = True,
     progress: Progress | None = None,
@@ -455,6 +679,7 @@ def run(
     plots: str = "summary",
     allow_long: bool = False,
     jobs: int | None = None,
+    sim_cache: SimCache | None = None,
 ) -> RunResult:
     """Simulate the workload in its 4-bit policy and its baseline precision and compare them;
     train it in both precisions when it has a dataset.
@@ -466,15 +691,23 @@ def run(
     (``none``, ``summary``, ``all``; :mod:`accelsim.report.run_plots`). Work estimated to take
     longer than :data:`accelsim.budget.LIMIT_S` is refused before it starts unless ``allow_long``.
     Trainings run in ``jobs`` processes (default: the CPU count; :func:`train_both`).
+
+    ``iso`` (``area`` or ``power``) resizes the baseline's array to the 4-bit machine's area or
+    average power first (:func:`apply_iso`). Step simulations go through ``sim_cache`` (a new
+    :class:`SimCache` if none is given; a sweep worker passes its own).
     """
     def note(message: str, done: int | None = None, total: int | None = None) -> None:
         if progress is not None:
             progress(message, done, total)
 
+    if iso is not None and iso not in ISO_KINDS:
+        raise InputError.single("--iso", str(iso), f"expected one of {', '.join(ISO_KINDS)}")
     setup = prepare(workload_path, hardware_path, baseline_hw=baseline_hw, sets=sets)
     # -- cost estimate (accelsim.budget): refuse what cannot finish, before anything starts -----
-    budget.check_setup(setup, allow_long=allow_long)
-    out_dir = Path(out) if out is not None else default_out_dir(setup, Path(reports_dir))
+    cost = budget.check_setup(setup, allow_long=allow_long)
+    if iso == "power":
+        budget.check(iso_cost(setup.workload, setup.network, setup.workload_file, cost), allow_long=allow_long)
+    out_dir = Path(out) if out is not None else default_out_dir(setup, Path(reports_dir), iso)
     if write:
         try:
             check_replaceable(out_dir)
@@ -484,18 +717,22 @@ def run(
     data = load_data(setup.workload, setup.network, setup.workload_file)
     sizes = (None, None) if data is None else (data.n_train, data.n_test)
     plan = step_plan(setup.workload, setup.network, *sizes)
+    cache = sim_cache if sim_cache is not None else SimCache()
     note(f"timing {setup.policy.name} on {setup.hardware.name}")
-    policy_run = time_run("policy", setup, plan, setup.policy, setup.machine, setup.table)
+    policy_run = time_run("policy", setup, plan, setup.policy, setup.machine, setup.table, cache)
+    if iso is not None:
+        note(f"resizing {setup.baseline_hardware.name} to {setup.hardware.name}'s {iso}")
+        setup = apply_iso(setup, iso, plan, policy_run, cache)
     note(f"timing {setup.baseline_policy.name} on {setup.baseline_hardware.name}")
     baseline_run = time_run(
-        "baseline", setup, plan, setup.baseline_policy, setup.baseline_machine, setup.baseline_table,
+        "baseline", setup, plan, setup.baseline_policy, setup.baseline_machine, setup.baseline_table, cache,
     )
 
     training, cached, notes = None, (), ()
     if data is not None and setup.workload.phases == "training":
-        cache = Path(reports_dir) / ".cache" / "training" if cache_dir == "default" else (
+        cache_path = Path(reports_dir) / ".cache" / "training" if cache_dir == "default" else (
             Path(cache_dir) if cache_dir is not None else None)
-        training, cached, notes = train_both(setup, data, cache, note, jobs=jobs)
+        training, cached, notes = train_both(setup, data, cache_path, note, jobs=jobs)
     summary = build_summary(setup, policy_run, baseline_run, training)
     result = RunResult(
         summary=summary, policy=policy_run, baseline=baseline_run, setup=setup, training=training,

@@ -18,6 +18,7 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
@@ -58,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("hardware", help="hardware YAML")
     p.add_argument("--out", metavar="DIR", help="report folder (default: reports/<workload>-<hardware>)")
     p.add_argument("--baseline-hw", metavar="HW", help="hardware YAML of the 16-bit machine to compare with")
+    _add_iso(p)
     p.add_argument("--retrain", action="store_true", help="train again instead of using cached trainings")
     p.add_argument("--jobs", type=_positive_int, metavar="N",
                    help="processes the trainings (precisions x seeds) run in (default: CPU count)")
@@ -73,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", action="append", default=[], metavar="PATH=V1,V2", help="an axis of the product")
     p.add_argument("--zip", action="append", default=[], metavar="PATH=V1,V2", help="axes that advance together")
     p.add_argument("--baseline-hw", metavar="HW", help="hardware YAML of the 16-bit machine")
+    _add_iso(p, sweep=True)
     p.add_argument("--out", metavar="DIR", help="sweep folder (default: reports/sweep-<name>)")
     p.add_argument("--jobs", type=_positive_int, metavar="N", help="worker processes (default: CPU count)")
     p.add_argument("--executor", choices=("local", "dask"), default="local", help="local processes or Dask")
@@ -120,6 +123,14 @@ def _add_plots(p: argparse.ArgumentParser, default: str) -> None:
                    "'accelsim plot DIR' draws the rest later)")
 
 
+def _add_iso(p: argparse.ArgumentParser, sweep: bool = False) -> None:
+    p.add_argument(
+        "--iso", choices=("area", "power"),
+        help="resize the baseline's array (keeping its aspect ratio) to the 4-bit machine's area, or to its "
+        "average power on this workload" + (", at every point (replaces the sweep file's iso:)" if sweep else ""),
+    )
+
+
 def _add_allow_long(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--allow-long", action="store_true",
@@ -130,8 +141,9 @@ def _add_allow_long(p: argparse.ArgumentParser) -> None:
 def _add_set(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--set", action="append", default=[], metavar="PATH=VALUE",
-        help="override a field, e.g. --set array.rows=64 --set training.epochs=5 "
-        "(prefix workload., hw. or baseline_hw. when a name is ambiguous)",
+        help="override a field, e.g. --set array.rows=64 --set training.epochs=5; a hardware field applies to "
+        "both machines (prefix policy_hw. for the 4-bit machine only, baseline_hw. for the baseline only; "
+        "workload. or hw. where a name is in both)",
     )
 
 
@@ -178,7 +190,7 @@ def _cmd_run(args: argparse.Namespace, out: Console, err: Console) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from accelsim import api
-    from accelsim.report.console import comparison_table
+    from accelsim.report.console import breakdown_lines, comparison_table, energy_breakdown_line
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
@@ -188,11 +200,14 @@ def _cmd_run(args: argparse.Namespace, out: Console, err: Console) -> int:
             bar.update(task, description=message, completed=done or 0, total=total)
 
         result = api.run(
-            args.workload, args.hardware, out=args.out, baseline_hw=args.baseline_hw, sets=args.set,
+            args.workload, args.hardware, out=args.out, baseline_hw=args.baseline_hw, sets=args.set, iso=args.iso,
             progress=progress, cache_dir=None if args.retrain else "default", plots=args.plots,
             allow_long=args.allow_long, jobs=args.jobs,
         )
     out.print(comparison_table(result.summary))
+    for line in (*breakdown_lines(result.summary), energy_breakdown_line(result.summary)):
+        if line:
+            out.print(line, markup=False, highlight=False, soft_wrap=True)
     for note in (*result.summary["notes"], *result.notes):
         out.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
     if result.cached:
@@ -217,10 +232,12 @@ def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
         if args.grid or args.zip:
             raise InputError.single("--grid", "", "--grid/--zip go with WORKLOAD HW, not with a sweep file")
         plan = sweep.load_sweep_file(Path(args.inputs[0]))
+        if args.iso:
+            plan = dataclasses.replace(plan, iso=args.iso)
     elif len(args.inputs) == 2:
         plan = sweep.inline_plan(
             Path(args.inputs[0]), Path(args.inputs[1]), args.grid, args.zip,
-            baseline_hw=Path(args.baseline_hw) if args.baseline_hw else None,
+            baseline_hw=Path(args.baseline_hw) if args.baseline_hw else None, iso=args.iso,
         )
     else:
         raise InputError.single("accelsim sweep", "", "expected SWEEP.yaml, or WORKLOAD HW with --grid/--zip")

@@ -78,8 +78,13 @@ CSV_NAME = "results.csv"
 STORE_FILES = (STORE_NAME, f"{STORE_NAME}-wal", f"{STORE_NAME}-shm", f"{STORE_NAME}-journal")
 
 #: Figures exported per run (``policy_*`` and ``baseline_*`` columns), then the ratios.
-RUN_FIGURES = ("cycles", "time_s", "energy_pj", "area_mm2", "utilization", "accuracy", "steps")
-RATIOS = ("speedup", "energy_ratio", "accuracy_delta")
+RUN_FIGURES = (
+    "cycles", "time_s", "energy_pj", "area_mm2", "average_power_mw", "utilization", "accuracy", "accuracy_std",
+    "steps", "precision", "hardware", "array",
+)
+RATIOS = ("speedup", "energy_ratio", "accuracy_delta", "peak_speedup")
+#: What the comparison of each point was (after the ratios): the iso baseline, if any.
+POINT_FIELDS = ("iso",)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -111,6 +116,8 @@ class SweepPlan:
     zip: tuple[tuple[str, tuple[Any, ...]], ...] = ()
     source: str = "--grid"
     fixed: tuple[tuple[str, Any], ...] = ()
+    #: ``None``, ``area`` or ``power``: every point's baseline resized to its 4-bit machine's
+    iso: str | None = None
 
     @property
     def axes(self) -> list[str]:
@@ -141,14 +148,15 @@ def load_sweep_file(path: Path) -> SweepPlan:
         zip=tuple((k, tuple(v)) for k, v in spec.zip.items()),
         source=str(path),
         fixed=tuple(spec.fixed.items()),
+        iso=spec.iso,
     )
 
 
 def inline_plan(
     workload: Path, hardware: Path, grid: Sequence[str], zipped: Sequence[str] = (),
-    baseline_hw: Path | None = None, name: str | None = None,
+    baseline_hw: Path | None = None, name: str | None = None, iso: str | None = None,
 ) -> SweepPlan:
-    """A plan from ``--grid PATH=V1,V2`` and ``--zip PATH=V1,V2`` options."""
+    """A plan from ``--grid PATH=V1,V2`` and ``--zip PATH=V1,V2`` options (and ``--iso``)."""
     def axes(items: Sequence[str], option: str) -> tuple[tuple[str, tuple[Any, ...]], ...]:
         out = []
         for item in items:
@@ -169,7 +177,7 @@ def inline_plan(
             "workload": str(workload), "hardware": str(hardware),
             "grid": {p: list(v) for p, v in grid_axes}, "zip": {p: list(v) for p, v in zip_axes}}
     spec_load.validate_data("sweep", data, "--grid/--zip")
-    return SweepPlan(data["name"], workload, hardware, baseline_hw, grid_axes, zip_axes)
+    return SweepPlan(data["name"], workload, hardware, baseline_hw, grid_axes, zip_axes, iso=iso)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -200,7 +208,7 @@ def check_axis_path(path: str, where: str, section: str = "grid") -> None:
 
     head, _, rest = path.partition(".")
     bare = rest if head in SET_PREFIXES and rest else path
-    known = HARDWARE_PATHS if head in ("hw", "hardware", "baseline_hw") else (
+    known = HARDWARE_PATHS if head in ("hw", "hardware", "policy_hw", "baseline_hw") else (
         WORKLOAD_PATHS if head == "workload" else HARDWARE_PATHS + WORKLOAD_PATHS)
     if bare in known or any(bare.startswith(p) for p in _FREE_BELOW):
         return
@@ -225,9 +233,11 @@ def plan_points(
     values fail validation (each named by its index and values). ``progress(done, total)`` is
     called as points are checked (a long, accepted plan).
     """
-    from accelsim.api import split_sets
+    from accelsim.api import ISO_KINDS, resolve_machines, split_sets
 
     count = check_point_count(plan, allow_long=allow_long)
+    if plan.iso is not None and plan.iso not in ISO_KINDS:
+        raise InputError.single(plan.source, "iso", f"expected one of {', '.join(ISO_KINDS)}; got {plan.iso!r}")
     problems: list[Problem] = []
     sections = [("fixed", p) for p, _ in plan.fixed] + [("grid", p) for p, _ in plan.grid] + [("zip", p) for p, _ in plan.zip]
     for section, path in sections:
@@ -238,8 +248,13 @@ def plan_points(
     if problems:
         raise InputError(problems)
     wdata = _load_base(plan.workload)
-    hdata = load_yaml_file(plan.hardware)
-    bdata = load_yaml_file(plan.baseline_hw) if plan.baseline_hw else None
+    files: dict[Path, dict] = {}
+
+    def read(path: Path) -> dict:  # each hardware file read once for all points
+        if path not in files:
+            files[path] = load_yaml_file(path)
+        return files[path]
+
     points = []
     keys: dict[str, int] = {}
     for index, params in enumerate(plan.combinations()):
@@ -249,10 +264,7 @@ def plan_points(
         try:
             routed = split_sets(sets)
             w = spec_load.validate_data("workload", spec_load.apply_sets(wdata, routed["workload"], str(plan.workload)), str(plan.workload))
-            h = spec_load.validate_data("hardware", spec_load.apply_sets(hdata, routed["hardware"], str(plan.hardware)), str(plan.hardware))
-            b = None
-            if bdata is not None:
-                b = spec_load.validate_data("hardware", spec_load.apply_sets(bdata, routed["baseline_hw"], str(plan.baseline_hw)), str(plan.baseline_hw))
+            machines = resolve_machines(plan.hardware, routed, plan.baseline_hw, read)
         except InputError as exc:
             label = ", ".join(f"{p}={v!r}" for p, v in params)
             problems.extend(Problem(p.file, p.field, f"{p.message} (point {index}: {label})") for p in exc.problems)
@@ -260,8 +272,8 @@ def plan_points(
                 break
             continue
         resolved = {
-            "workload": w.model_dump(mode="json"), "hardware": h.model_dump(mode="json"),
-            "baseline_hw": b.model_dump(mode="json") if b is not None else None,
+            "workload": w.model_dump(mode="json"), "hardware": machines.hardware.model_dump(mode="json"),
+            "baseline_hw": machines.baseline.model_dump(mode="json"), "iso": plan.iso,
         }
         key = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:20]
         if key in keys:
@@ -307,6 +319,8 @@ def check_cost(plan: SweepPlan, points: list[Point], jobs: int | None = None, *,
     workload = api.load_workload(plan.workload, routed["workload"])
     network = api.build_network(workload, str(plan.workload), plan.workload.parent)
     cost = budget.check_workload(workload, network, str(plan.workload), allow_long=allow_long)
+    if plan.iso == "power":  # each point searches its baseline's array
+        cost = api.iso_cost(workload, network, str(plan.workload), cost)
     trainings = len({tuple(api.split_sets(p.sets)["workload"]) for p in points}) if workload.trained else 0
     workers = max(1, min(jobs or multiprocessing.cpu_count(), len(points)))
     budget.check_sweep_time(len(points), cost, trainings, workers, plan.source, _count_field(plan), allow_long=allow_long)
@@ -325,15 +339,17 @@ def _load_base(path: Path) -> dict:
 # running one point (in a worker process)
 
 
-def run_point(task: dict[str, Any]) -> dict[str, Any]:
-    """Run one point; never raises: a failure is returned as ``status: failed`` with its error."""
+def run_point(task: dict[str, Any], sim_cache: Any = None) -> dict[str, Any]:
+    """Run one point; never raises: a failure is returned as ``status: failed`` with its error.
+    ``sim_cache`` (an :class:`accelsim.api.SimCache`) keeps step simulations between points."""
     from accelsim import api
 
     out = {"key": task["key"], "index": task["index"], "params": task["params"]}
     try:
         result = api.run(
             task["workload"], task["hardware"], baseline_hw=task["baseline_hw"], sets=task["sets"], write=False,
-            cache_dir=task["cache_dir"], allow_long=task.get("allow_long", False), jobs=1,  # the sweep is parallel
+            iso=task.get("iso"), cache_dir=task["cache_dir"], allow_long=task.get("allow_long", False),
+            jobs=1, sim_cache=sim_cache,  # jobs=1: the sweep is parallel already
         )
     except InputError as exc:
         return {**out, "status": "failed", "error": str(exc).replace("\n", "; "), "summary": None}
@@ -342,9 +358,34 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
     return {**out, "status": "ok", "error": None, "summary": result.summary}
 
 
+class PointRunner:
+    """:func:`run_point` with a simulation cache of its own (:class:`accelsim.api.SimCache`): a
+    worker process gets one copy and keeps it for every point it runs, so points that share a
+    machine and a trace (the baseline of a sweep over 4-bit recipes or ``policy_hw.`` fields, the
+    arrays an iso-power search measures) simulate it once. The cache is made in the worker, never
+    pickled."""
+
+    def __init__(self, size: int = 32):
+        self.size = size
+        self._cache: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"size": self.size}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.size, self._cache = state["size"], None
+
+    def __call__(self, task: dict[str, Any]) -> dict[str, Any]:
+        if self._cache is None:
+            from accelsim.api import SimCache
+
+            self._cache = SimCache(self.size)
+        return run_point(task, self._cache)
+
+
 def _task(plan: SweepPlan, point: Point, cache_dir: Path, allow_long: bool = False) -> dict[str, Any]:
     return {
-        "cache_dir": str(cache_dir), "allow_long": allow_long,
+        "cache_dir": str(cache_dir), "allow_long": allow_long, "iso": plan.iso,
         "key": point.key, "index": point.index, "params": [list(p) for p in point.params],
         "workload": str(plan.workload), "hardware": str(plan.hardware),
         "baseline_hw": str(plan.baseline_hw) if plan.baseline_hw else None, "sets": list(point.sets),
@@ -400,7 +441,8 @@ class SweepStore:
     def _check(self) -> None:
         rows = self.db.execute("PRAGMA quick_check").fetchall()
         if rows != [("ok",)]:
-            raise sqlite3.DatabaseError(f"integrity check failed: {rows[0][0] if rows else 'no answer'}")
+            first = " ".join(str(rows[0][0]).split()) if rows else "no answer"  # SQLite's text spans lines
+            raise sqlite3.DatabaseError(f"integrity check failed: {first}")
         columns = [r[1] for r in self.db.execute("PRAGMA table_info(points)")]
         if columns != ["key", "idx", "params", "status", "error", "summary"]:
             raise sqlite3.DatabaseError(f"table 'points' has columns {columns}, not accelsim's")
@@ -567,7 +609,7 @@ def run_sweep(
         report_files.write_marker(out_dir)  # the folder is accelsim's from its first moment
     store = SweepStore(out_dir / STORE_NAME)
     try:
-        store.set_meta("plan", {"name": plan.name, "axes": plan.axes, "points": len(points)})
+        store.set_meta("plan", {"name": plan.name, "axes": plan.axes, "points": len(points), "iso": plan.iso})
         done = store.finished_keys()
         todo = [p for p in points if p.key not in done]
         tally = SweepOutcome(out_dir, len(points), len(points) - len(todo), 0, 0, notes=list(store.notes))
@@ -575,7 +617,7 @@ def run_sweep(
         report(tally.skipped, 0, len(points))
         runner = _run_dask if (executor == "dask" or scheduler) else _run_local
         cache_dir = out_dir.resolve().parent / ".cache" / "training"
-        results = runner(_waves(plan, todo, cache_dir, allow_long), jobs, scheduler)
+        results = runner(_waves(plan, todo, cache_dir, allow_long), jobs, scheduler, fn=PointRunner())
         with contextlib.closing(results):  # however the loop ends, the workers end with it
             for result in results:
                 store.record(result)
@@ -874,7 +916,7 @@ def _run_dask(
 
 def csv_columns(axes: list[str]) -> list[str]:
     runs = [f"{label}_{fig}" for label in ("policy", "baseline") for fig in RUN_FIGURES]
-    return ["index", *axes, *runs, *RATIOS, "status", "error", "key"]
+    return ["index", *axes, *runs, *RATIOS, *POINT_FIELDS, "status", "error", "key"]
 
 
 def result_row(row: dict[str, Any], axes: list[str]) -> dict[str, Any]:
@@ -884,9 +926,13 @@ def result_row(row: dict[str, Any], axes: list[str]) -> dict[str, Any]:
     for label in ("policy", "baseline"):
         run = (summary.get("runs") or {}).get(label) or {}
         for fig in RUN_FIGURES:
-            out[f"{label}_{fig}"] = _cell(run.get(fig))
+            value = run.get(fig)
+            if fig == "array" and run.get("array_rows") is not None:
+                value = f"{run['array_rows']}x{run['array_cols']}"
+            out[f"{label}_{fig}"] = _cell(value)
     for ratio in RATIOS:
         out[ratio] = _cell(summary.get(ratio))
+    out["iso"] = _cell(summary.get("iso")) if row["summary"] is not None else ""
     out.update(status=row["status"], error=row["error"] or "", key=row["key"])
     return out
 

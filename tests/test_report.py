@@ -24,7 +24,8 @@ from accelsim.report.writers import dumps_csv
 
 from conftest import HW_TEXT, HWCONFIGS, ROOT, WORKLOAD_TEXT, WORKLOADS, write
 
-SUMMARY_PLOTS = ["timeline.png", "speedup_by_layer.png", "energy_breakdown.png", "roofline.png"]
+SUMMARY_PLOTS = ["timeline.png", "speedup_waterfall.png", "speedup_by_layer.png", "energy_breakdown.png",
+                 "energy_waterfall.png", "roofline.png"]
 
 
 def _draw(fig):
@@ -88,10 +89,10 @@ def test_run_writes_the_plots_of_its_level_and_plot_draws_the_rest(run_dir, tmp_
     assert code == 0, err
     assert not (out / "plots").exists() and "](plots/" not in (out / "report.md").read_text()
     code, stdout, err = cli("plot", out, "--plots", "summary")
-    assert code == 0 and "wrote 4 plots" in stdout, err
+    assert code == 0 and "wrote 6 plots" in stdout, err
     assert sorted(p.name for p in (out / "plots").iterdir()) == sorted(SUMMARY_PLOTS)
     code, stdout, err = cli("plot", out)
-    assert code == 0 and "wrote 5 plots" in stdout, err
+    assert code == 0 and "wrote 7 plots" in stdout, err
     report = (out / "report.md").read_text()
     assert all(f"](plots/{name})" in report for name in SUMMARY_PLOTS + ["utilization.png"])
 

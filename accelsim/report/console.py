@@ -6,7 +6,11 @@ from typing import Any
 
 from rich.table import Table
 
-from accelsim.report.text import accuracy_text, delta_text
+from accelsim.report.text import (
+    accuracy_text, array_text, breakdown_lines, delta_text, energy_breakdown_line, power_text,
+)
+
+__all__ = ["comparison_table", "breakdown_lines", "energy_breakdown_line"]
 
 
 def _fmt_time(seconds: float) -> str:
@@ -18,6 +22,14 @@ def _fmt_time(seconds: float) -> str:
 
 def _fmt_ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3g}x"
+
+
+def _area(run: dict[str, Any]) -> str:
+    return "n/a" if run.get("area_mm2") is None else f"{run['area_mm2']:.3g} mm²"
+
+
+def _iso(summary: dict[str, Any]) -> str:
+    return f"iso {summary['iso']}" if summary.get("iso") else ""
 
 
 def comparison_table(summary: dict[str, Any]) -> Table:
@@ -49,6 +61,10 @@ def comparison_table(summary: dict[str, Any]) -> Table:
     table.add_row("array utilization", f"{policy['utilization']:.1%}", f"{base['utilization']:.1%}", "")
     table.add_row("memory stall", stall(policy), stall(base), "")
     table.add_row("energy", energy(policy), energy(base), f"ratio {_fmt_ratio(summary['energy_ratio'])}")
+    table.add_row("array", array_text(policy), array_text(base), _iso(summary))
+    table.add_row("area", _area(policy), _area(base), "")
+    table.add_row("average power", power_text(policy.get("average_power_mw")),
+                  power_text(base.get("average_power_mw")), "")
     table.add_row("4-bit share of MACs", f"{policy['four_bit_mac_fraction']:.1%}",
                   f"{base['four_bit_mac_fraction']:.1%}", "")
     if summary.get("trained"):

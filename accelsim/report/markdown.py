@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from accelsim.report.text import accuracy_text, delta_text
+from accelsim.report.text import (
+    FACTOR_LABELS, accuracy_text, array_text, cycles_text, delta_text, power_text, share_text,
+)
 
 #: Per-layer rows shown in report.md (the full table is layers.csv).
 MAX_LAYER_ROWS = 40
@@ -42,7 +44,9 @@ def render_report(
         f"{hw['array']['dataflow']} array at {hw['clock_ghz']} GHz, modes "
         + ", ".join(f"{m} ({r} MAC/PE/cycle)" for m, r in hw["array"]["modes"].items())
         + f"; DRAM {hw['dram']['bandwidth_gbps']} Gbit/s; technology {hw['technology']}.",
-        f"* **Baseline machine** `{bhw['name']}`: {summary['baseline_hardware_source']}.",
+        f"* **Baseline machine** `{bhw['name']}`: {bhw['array']['rows']}x{bhw['array']['cols']} "
+        f"{bhw['array']['dataflow']} array at {bhw['clock_ghz']} GHz, {_mm2(b.get('area_mm2'))}; "
+        f"{summary['baseline_hardware_source']}.",
         f"* **Precisions**: policy `{config['precision']['name']}` (weights {config['precision']['fwd_weight']}, "
         f"activations {config['precision']['fwd_activation']}, gradients {config['precision']['grad_bwd_data']}"
         f"{', Two-Phase Rounding' if config['precision']['tpr'] else ''}), baseline "
@@ -62,7 +66,9 @@ def render_report(
         f"{accuracy_text(b) if summary.get('trained') else 'not trained'} | "
         f"delta **{delta_text(summary) if summary.get('trained') else 'n/a'}** |",
         f"| 4-bit share of MACs | {p['four_bit_mac_fraction']:.1%} | {b['four_bit_mac_fraction']:.1%} | |",
+        f"| array | {array_text(p)} | {array_text(b)} | {'iso ' + summary['iso'] if summary.get('iso') else ''} |",
         f"| area | {_mm2(p['area_mm2'])} | {_mm2(b['area_mm2'])} | |",
+        f"| average power | {power_text(p.get('average_power_mw'))} | {power_text(b.get('average_power_mw'))} | |",
         f"| array utilization | {p['utilization']:.1%} | {b['utilization']:.1%} | |",
         f"| memory stall per step | {_share(p)} | {_share(b)} | |",
         "",
@@ -75,7 +81,27 @@ def render_report(
         ]
     if summary.get("notes"):
         lines += ["### Notes", ""] + [f"* {note}" for note in summary["notes"]] + [""]
-    if p.get("energy_breakdown_pj") and b.get("energy_breakdown_pj"):
+    lines += _why_below_peak(summary)
+    parts = summary.get("energy_ratio_breakdown")
+    if parts:
+        lines += [
+            "### Energy by component",
+            "",
+            f"The energy ratio **{_ratio(summary.get('energy_ratio'))}** as a product of one factor per component "
+            "(logarithmic-mean decomposition: a factor below 1 is energy the 4-bit run spends beyond the baseline; "
+            "the share is the component's part of the energy saved).",
+            "",
+            "| component | policy | baseline | factor | share of the saving |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for comp, v in parts.items():
+            share = v.get("log_share")
+            lines.append(
+                f"| {comp} | {_si(v['policy_pj'] * 1e-12, 'J')} | {_si(v['baseline_pj'] * 1e-12, 'J')} | "
+                f"{v['factor']:.4g} | {share_text(share)} |"
+            )
+        lines.append("")
+    elif p.get("energy_breakdown_pj") and b.get("energy_breakdown_pj"):
         lines += ["### Energy by component", "", "| component | policy | baseline |", "|---|---:|---:|"]
         for comp in p["energy_breakdown_pj"]:
             lines.append(
@@ -104,6 +130,40 @@ def render_report(
     for name in plots:
         lines += [f"### {name.removesuffix('.png').replace('_', ' ')}", "", f"![{name}](plots/{name})", ""]
     return "\n".join(lines)
+
+
+def _why_below_peak(summary: dict[str, Any]) -> list[str]:
+    """The speedup breakdown and the energy-ratio breakdown as two tables (nothing when the
+    summary has none)."""
+    factors = summary.get("speedup_breakdown")
+    if not factors:
+        return []
+    p, b = summary["runs"]["policy"]["precision"], summary["runs"]["baseline"]["precision"]
+    peak = summary.get("peak") or {}
+    lines = [
+        "### Why the speedup is below peak",
+        "",
+        f"Peak speedup **{_ratio(summary.get('peak_speedup'))}**: {peak.get('policy_mode', '?')} at "
+        f"{peak.get('policy_peak_macs_per_cycle', 0):,} MACs per cycle against {peak.get('baseline_mode', '?')} at "
+        f"{peak.get('baseline_peak_macs_per_cycle', 0):,}"
+        + (f", clocks {peak['clock_ratio']:.3g}:1" if peak.get("clock_ratio") not in (None, 1, 1.0) else "")
+        + f". Each factor below multiplies it, in this order, down to the measured **{_ratio(summary.get('speedup'))}** "
+        "(a factor below 1 loses speedup; the share is its part of the whole gap, in log terms).",
+        "",
+        f"| factor | what | {p} cycles added | {b} cycles added | factor | share of the gap |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for name, f in factors.items():
+        share = f.get("gap_log_share")
+        if name == "work":
+            added = (f"{f.get('policy_macs', 0):,} MACs", f"{f.get('baseline_macs', 0):,} MACs")
+        else:
+            added = (cycles_text(f["policy_cycles"]), cycles_text(f["baseline_cycles"]))
+        lines.append(
+            f"| {FACTOR_LABELS.get(name, name)} | {f.get('description', '')} | {added[0]} | {added[1]} | "
+            f"{f['factor']:.4g} | {share_text(share)} |"
+        )
+    return lines + [""]
 
 
 def _seeds(run: dict[str, Any]) -> str:

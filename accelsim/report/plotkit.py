@@ -144,15 +144,29 @@ def step_kind(summary: dict[str, Any]) -> str:
     return "inference" if summary.get("phases") == "inference" else "training"
 
 
+def machine_text(summary: dict[str, Any], run: str) -> str:
+    """``fp16 on fp16-32x32 (38x37, iso area, 7.72 mm²)``: a run's precision and machine, with its
+    array shape and area when the summary has them (and the iso baseline it is)."""
+    info = (summary.get("runs") or {}).get(run) or {}
+    if not info:
+        return ""
+    text = f"{info.get('precision', '?')} on {info.get('hardware', '?')}"
+    extra = []
+    if info.get("array_rows") is not None and info.get("array_cols") is not None:
+        extra.append(f"{info['array_rows']}x{info['array_cols']}")
+    if run == "baseline" and summary.get("iso"):
+        extra.append(f"iso {summary['iso']}")
+    area = to_float(info.get("area_mm2"))
+    if area is not None:
+        extra.append(f"{area:.3g} mm²")
+    return text + (f" ({', '.join(extra)})" if extra else "")
+
+
 def machines(summary: dict[str, Any]) -> str:
-    """``int4 on int4-32x32 vs fp16 on fp16-32x32``: both runs, as far as the summary names them."""
-    runs = summary.get("runs") or {}
-    parts = []
-    for label in ("policy", "baseline"):
-        run = runs.get(label) or {}
-        if run:
-            parts.append(f"{run.get('precision', '?')} on {run.get('hardware', '?')}")
-    return " vs ".join(parts)
+    """``int4 on int4-32x32 (32x32, 7.77 mm²) vs fp16 on fp16-32x32 (32x32, 6.57 mm²)``: both runs,
+    as far as the summary names them."""
+    parts = [machine_text(summary, label) for label in ("policy", "baseline")]
+    return " vs ".join(p for p in parts if p)
 
 
 def run_label(summary: dict[str, Any], run: str) -> str:

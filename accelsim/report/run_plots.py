@@ -6,6 +6,9 @@ again, so every figure can be regenerated without re-simulating. Each plot has a
 ``summary`` plots are what a person looks at first (drawn by default), ``all`` adds the rest.
 
 * ``timeline.png`` (summary): both runs' units over one step on one time axis (:mod:`.timeline`).
+* ``speedup_waterfall.png`` (summary): from the peak speedup down to the measured one, one bar per
+  factor of ``speedup_breakdown`` (:mod:`accelsim.breakdown`), on a log axis where they multiply.
+* ``energy_waterfall.png`` (summary): the energy ratio as the product of one factor per component.
 * ``speedup_by_layer.png`` (summary): speedup per phase of the costliest GEMM layers.
 * ``energy_breakdown.png`` (summary): energy of both runs by component.
 * ``roofline.png`` (summary): each GEMM under its machine's roofs.
@@ -42,8 +45,10 @@ PHASES = ("fwd", "bwd_data", "bwd_weight")
 #: (file name, level) of every run plot, in the order report.md shows them.
 RUN_PLOTS = (
     ("timeline.png", "summary"),
+    ("speedup_waterfall.png", "summary"),
     ("speedup_by_layer.png", "summary"),
     ("energy_breakdown.png", "summary"),
+    ("energy_waterfall.png", "summary"),
     ("roofline.png", "summary"),
     ("training_curves.png", "summary"),
     ("grad_histogram.png", "summary"),
@@ -158,6 +163,8 @@ def _draws(run_dir: Path, summary: dict, config: dict, ops: pk.Columns,
         "speedup_by_layer.png": pk.drawer(lambda: speedup_figure(layers, summary)),
         "roofline.png": pk.drawer(lambda: roofline_figure(ops, config, summary)),
         "energy_breakdown.png": pk.drawer(lambda: energy_figure(summary)),
+        "speedup_waterfall.png": pk.drawer(lambda: speedup_waterfall_figure(summary)),
+        "energy_waterfall.png": pk.drawer(lambda: energy_waterfall_figure(summary)),
     }
     draws.update(timeline.plots_from_ops(ops, summary))
     if (run_dir / "training.csv").is_file():
@@ -400,3 +407,125 @@ def energy_figure(summary: dict) -> "Figure | None":
     what = "energy by component" + (f": baseline / policy = {ratio:.3g}x" if ratio else "")
     pk.suptitle(fig, pk.title(summary, what, per_step=False))
     return fig
+
+
+# ------------------------------------------------------------------------------------------------
+# waterfalls: why the speedup is below peak, where the energy ratio comes from
+
+
+def _factor_label(name: str) -> str:
+    from accelsim.report.text import FACTOR_LABELS
+
+    return {"mapping": "mapping", "rescale": "rescale\n(quantization)", "layers_not_in_4_bits": "layers not\nin 4 bits",
+            "memory_stalls": "memory\nstalls", "fill_drain": "fill and\ndrain", "idle": "dependency\nwaits",
+            "vector": "vector\nunit", "work": "GEMM\nwork"}.get(name, FACTOR_LABELS.get(name, name))
+
+
+def _factor_digits(factor: float) -> str:
+    """A factor in 3 significant digits, or 4 when 3 would round it to 1 (it is not 1)."""
+    text = f"{factor:.3g}"
+    return f"{factor:.4g}" if text == "1" and factor != 1 else text
+
+
+def _nice_ratio_ticks(lo: float, hi: float, most: int = 9) -> list[float]:
+    """Ticks of a log ratio axis between ``lo`` and ``hi``: 1, 2, 5 per decade, with 1.25, 1.5, 3,
+    4, 6, 8 added while there are few."""
+    decades = range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+    for mantissas in ((1, 1.25, 1.5, 2, 3, 4, 5, 6, 8), (1, 1.5, 2, 3, 5, 7), (1, 2, 5), (1,)):
+        ticks = [float(f"{m * 10 ** d:.6g}") for d in decades for m in mantissas]
+        ticks = [t for t in ticks if lo <= t <= hi]
+        if len(ticks) <= most:
+            return ticks
+    return ticks
+
+
+def waterfall_figure(
+    steps: list[tuple[str, float]], start: tuple[str, float] | None, end: tuple[str, float], title: str,
+    ylabel: str, unchanged: list[str],
+) -> "Figure":
+    """A multiplicative waterfall on a log axis: an optional ``start`` bar from 1, one floating bar
+    per ``(label, factor)`` from the running product to the product times the factor (red: a loss,
+    green: a gain), and the ``end`` bar from 1 to the result; ``unchanged`` names factors of
+    exactly 1 left out (said under the axis)."""
+    bars: list[tuple[str, float, float, str]] = []  # label, bottom, top, colour
+    level = 1.0
+    if start is not None:
+        bars.append((start[0], 1.0, start[1], "0.55"))
+        level = start[1]
+    for label, factor in steps:
+        bars.append((label, level, level * factor, "tab:red" if factor < 1 else "tab:green"))
+        level *= factor
+    bars.append((end[0], 1.0, end[1], "tab:blue"))
+    values = [v for _, lo, hi, _ in bars for v in (lo, hi)]
+    lo_v, hi_v = min(values + [1.0]), max(values + [1.0])
+    span = math.log10(hi_v / lo_v) or 0.1
+    y_lo, y_hi = lo_v / 10 ** (0.12 * span), hi_v * 10 ** (0.16 * span)
+    width = max(6.4, 1.6 + 0.95 * len(bars))
+    fig = pk.figure(width, 4.6, left=0.8, right=0.3, bottom=0.6 if not unchanged else 0.8, top=0.7)
+    ax = fig.add_subplot()
+    ax.set_yscale("log")
+    for i, (label, bottom, top, color) in enumerate(bars):
+        low, high = min(bottom, top), max(bottom, top)
+        if high / low < 1.0005:  # keep a sliver visible
+            high = low * 1.0005
+        ax.bar(i, high - low, bottom=low, width=0.62, color=color, edgecolor="none")
+        if i + 1 < len(bars):
+            nxt = bars[i + 1]
+            join = top if nxt[1] != 1.0 or i + 2 < len(bars) else top
+            ax.plot([i + 0.31, i + 1 - 0.31], [join, join], color="0.45", linewidth=0.7, linestyle=":")
+        is_factor = (start is None or i > 0) and i < len(bars) - 1
+        text = f"×{_factor_digits(top / bottom)}" if is_factor else f"{top:.3g}x"
+        above = top >= bottom
+        ax.text(i, high * 10 ** (0.02 * span) if above else low / 10 ** (0.02 * span), text,
+                ha="center", va="bottom" if above else "top", fontsize=8,
+                color="black" if not is_factor else color)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_ylim(y_lo, y_hi)
+    ax.set_xlim(-0.6, len(bars) - 0.4)
+    ax.set_xticks(range(len(bars)), [b[0] for b in bars], fontsize=7.5)
+    ax.set_ylabel(ylabel, fontsize=8.5)
+    ax.tick_params(axis="y", labelsize=8)
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    ax.yaxis.set_major_locator(FixedLocator(_nice_ratio_ticks(y_lo, y_hi)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}x"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.grid(axis="y", alpha=0.3)
+    if unchanged:
+        fig.text(0.5, 0.12 / fig.get_figheight(), f"left out, factor 1: {', '.join(unchanged)}", ha="center",
+                 va="bottom", fontsize=7.5, color="0.35")
+    pk.suptitle(fig, title)
+    return fig
+
+
+def speedup_waterfall_figure(summary: dict) -> "Figure | None":
+    """From the peak speedup (the two machines' peak MACs per second) down to the measured speedup:
+    one bar per factor of ``summary["speedup_breakdown"]``, in chain order."""
+    factors = summary.get("speedup_breakdown")
+    peak, speedup = pk.to_float(summary.get("peak_speedup")), pk.to_float(summary.get("speedup"))
+    if not factors or peak is None or speedup is None:
+        return None
+    from accelsim.report.text import FACTOR_LABELS
+
+    steps = [(_factor_label(k), float(f["factor"])) for k, f in factors.items() if abs(f["factor"] - 1) > 1e-9]
+    unchanged = [FACTOR_LABELS.get(k, k) for k, f in factors.items() if abs(f["factor"] - 1) <= 1e-9]
+    modes = summary.get("peak") or {}
+    what = (f"why the speedup is {speedup:.3g}x, not the peak {peak:.3g}x ({modes.get('policy_mode', '?')} vs "
+            f"{modes.get('baseline_mode', '?')}): each factor multiplies (red loses, green gains)")
+    return waterfall_figure(steps, ("peak", peak), ("measured", speedup), pk.title(summary, what, per_step=False),
+                            "speedup, baseline time / policy time (log)", unchanged)
+
+
+def energy_waterfall_figure(summary: dict) -> "Figure | None":
+    """The energy ratio as the product of one factor per component (``energy_ratio_breakdown``):
+    from 1 (no saving) to the measured ratio."""
+    parts = summary.get("energy_ratio_breakdown")
+    ratio = pk.to_float(summary.get("energy_ratio"))
+    if not parts or ratio is None:
+        return None
+    steps = [(c, float(v["factor"])) for c, v in parts.items() if abs(v["factor"] - 1) > 1e-9]
+    unchanged = [c for c, v in parts.items() if abs(v["factor"] - 1) <= 1e-9]
+    what = (f"where the energy ratio {ratio:.3g}x comes from: one factor per component, from 1 (no saving); "
+            "red: energy the 4-bit run spends beyond the baseline")
+    return waterfall_figure(steps, None, ("measured", ratio), pk.title(summary, what, per_step=False),
+                            "energy ratio, baseline / policy (log)", unchanged)

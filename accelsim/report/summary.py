@@ -5,7 +5,9 @@ from __future__ import annotations
 import statistics
 from typing import TYPE_CHECKING, Any
 
+from accelsim import breakdown as why
 from accelsim.numerics.formats import element_bits
+from accelsim.report.text import FACTOR_LABELS, short_precision
 
 from accelsim.sim.engine import unit_busy_cycles
 from accelsim.sim.result import OpResult
@@ -64,6 +66,9 @@ def run_entry(run: "RunTiming", training: "list[TrainResult] | None" = None) -> 
         "energy_pj": run.energy["energy_pj"],
         "energy_breakdown_pj": run.energy["energy_breakdown_pj"],
         "area_mm2": run.energy["area_mm2"],
+        "average_power_mw": run.average_power_mw,
+        "array_rows": machine.rows,
+        "array_cols": machine.cols,
         "utilization": busy_cycles / step.cycles if step.cycles else 0.0,
         **stats,
         "four_bit_mac_fraction": four_bit_mac_fraction(run.trace),
@@ -119,6 +124,15 @@ def run_notes(setup: "Setup", policy: "RunTiming", training: "dict[str, list[Tra
     return notes
 
 
+def run_breakdown(policy: "RunTiming", baseline: "RunTiming") -> dict[str, Any]:
+    """Why the speedup is below peak and where the energy ratio comes from
+    (:func:`accelsim.breakdown.breakdown` of every step shape of both runs)."""
+    def steps(run: "RunTiming") -> why.RunSteps:
+        return why.RunSteps(run.machine, list(run.step_runs) or [(run.step, run.steps)])
+
+    return why.breakdown(steps(policy), steps(baseline), policy.table, baseline.table)
+
+
 def build_summary(
     setup: "Setup", policy: "RunTiming", baseline: "RunTiming",
     training: "dict[str, list[TrainResult]] | None" = None,
@@ -130,7 +144,8 @@ def build_summary(
     speedup = baseline.time_s / policy.time_s if policy.time_s > 0 else None
     e_policy, e_base = runs["policy"]["energy_pj"], runs["baseline"]["energy_pj"]
     delta, delta_std = paired_delta(training["policy"], training["baseline"]) if training else (None, None)
-    return {
+    gaps = run_breakdown(policy, baseline) if policy.cycles and baseline.cycles else {}
+    summary = {
         "version": SUMMARY_VERSION,
         "workload": setup.workload.name,
         "hardware": setup.hardware.name,
@@ -147,8 +162,112 @@ def build_summary(
         "energy_ratio": e_base / e_policy if e_policy else None,
         "accuracy_delta": delta,
         "accuracy_delta_std": delta_std,
-        "notes": run_notes(setup, policy, training),
+        "iso": setup.iso,
+        "iso_details": setup.iso_details,
+        "peak_speedup": gaps.get("peak_speedup"),
+        "peak": gaps.get("peak"),
+        "speedup_breakdown": gaps.get("speedup_breakdown"),
+        "energy_ratio_breakdown": gaps.get("energy_ratio_breakdown"),
     }
+    summary["notes"] = run_notes(setup, policy, training) + surprise_notes(summary, policy, baseline)
+    return summary
+
+
+#: A (layer, phase) whose 4-bit time exceeds its 16-bit time by less than this share is not named
+#: (a few per cent come and go with the DRAM traffic of the ops beside it).
+SLOWER_MIN_SHARE = 0.05
+#: (layer, phase) pairs named in the note on pairs slower in 4 bits.
+SLOWER_NAMED = 3
+#: A component above this share of a run's energy dominates it.
+DOMINANT_ENERGY_SHARE = 0.8
+#: A run whose ops wait for memory more than this share of their time is memory-bound.
+MEMORY_BOUND_SHARE = 0.5
+
+
+def _cycles(n: float) -> str:
+    for scale, prefix in ((1e9, " G"), (1e6, " M"), (1e3, " k")):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g}{prefix}"
+    return f"{n:.3g} "
+
+
+def _worst_factor(summary: dict[str, Any]) -> str:
+    factors = summary.get("speedup_breakdown") or {}
+    if not factors:
+        return ""
+    name, f = min(factors.items(), key=lambda kv: kv[1]["factor"])
+    return f"; the largest loss: {FACTOR_LABELS.get(name, name)} ({f['factor']:.3g}x)" if f["factor"] < 1 else ""
+
+
+def _pair_times(run: "RunTiming") -> dict[tuple[str, str], dict[str, float]]:
+    """Seconds per (layer, phase) of the main step, and cycles per unit."""
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    hz = run.machine.clock_hz
+    for r in run.step.ops:
+        entry = out.setdefault((r.op.layer, r.op.phase), {"time_s": 0.0})
+        entry["time_s"] += r.total_cycles / hz
+        entry[r.unit] = entry.get(r.unit, 0) + r.total_cycles
+    return out
+
+
+def surprise_notes(summary: dict[str, Any], policy: "RunTiming", baseline: "RunTiming") -> list[str]:
+    """What a reader would not expect, said out loud with its numbers (at most four lines): the
+    4-bit run slower or costlier than the baseline; (layer, phase) pairs that take longer in 4 bits
+    (the costliest named, with the unit that takes the time); a unit other than the array busy
+    longer than the array; a component above 80 % of a run's energy; a memory-bound run."""
+    notes: list[str] = []
+    p_name, b_name = short_precision(policy.precision), short_precision(baseline.precision)
+    speedup, ratio = summary.get("speedup"), summary.get("energy_ratio")
+    if speedup is not None and speedup < 1:
+        notes.append(f"{p_name} is slower than {b_name} here: speedup {speedup:.3g}x{_worst_factor(summary)}")
+    if ratio is not None and ratio < 1:
+        parts = summary.get("energy_ratio_breakdown") or {}
+        worst = min(parts.items(), key=lambda kv: kv[1]["factor"]) if parts else None
+        tail = f"; the largest loss: {worst[0]} ({worst[1]['factor']:.3g}x)" if worst and worst[1]["factor"] < 1 else ""
+        notes.append(f"{p_name} costs more energy than {b_name} here: energy ratio {ratio:.3g}x{tail}")
+    p_pairs, b_pairs = _pair_times(policy), _pair_times(baseline)
+    slower = []
+    for key, p in p_pairs.items():
+        b = b_pairs.get(key)
+        if b and b["time_s"] > 0 and p["time_s"] > b["time_s"] * (1 + SLOWER_MIN_SHARE):
+            slower.append((p["time_s"] - b["time_s"], key, p, b))
+    if slower:
+        slower.sort(key=lambda s: (-s[0], s[1]))
+        named = []
+        for _, (layer, phase), p, b in slower[:SLOWER_NAMED]:
+            units = sorted(((u, c) for u, c in p.items() if u != "time_s" and c), key=lambda uc: -uc[1])
+            busy = ", ".join(f"{u} {_cycles(c)}cycles" for u, c in units[:2])
+            named.append(f"{layer} {phase} at {b['time_s'] / p['time_s']:.2g}x ({busy})")
+        notes.append(
+            f"{len(slower)} of {len(p_pairs)} (layer, phase) pairs take at least {SLOWER_MIN_SHARE:.0%} longer in {p_name} "
+            f"than in {b_name}; "
+            f"the costliest: {'; '.join(named)}"
+        )
+    busy = summary["runs"]["policy"]["busy_cycles_per_step"]
+    for unit in ("rescale", "vector"):
+        if busy.get(unit, 0) > busy.get("array", 0) > 0 or (busy.get(unit, 0) and not busy.get("array")):
+            notes.append(
+                f"the {unit} unit is busy longer than the array in {p_name}: {_cycles(busy[unit])}cycles against "
+                f"{_cycles(busy.get('array', 0))}cycles per step"
+            )
+    dominant: dict[str, str] = {}
+    for label, run in (("policy", policy), ("baseline", baseline)):
+        parts = summary["runs"][label]["energy_breakdown_pj"]
+        total = sum(parts.values())
+        comp, value = max(parts.items(), key=lambda kv: kv[1])
+        if total > 0 and value / total > DOMINANT_ENERGY_SHARE:
+            what = "DRAM traffic" if comp == "dram" else f"the {comp} component"
+            dominant[label] = f"{what} is {value / total:.0%} of its energy"
+        entry = summary["runs"][label]
+        op_cycles = sum(r.total_cycles for r in run.step.ops)
+        if op_cycles and entry["stall_cycles_per_step"] / op_cycles > MEMORY_BOUND_SHARE:
+            stalled = f"its ops wait for memory {entry['stall_cycles_per_step'] / op_cycles:.0%} of their time"
+            dominant[label] = f"{dominant[label]}, and {stalled}" if label in dominant else stalled
+    for label, run in (("policy", policy), ("baseline", baseline)):
+        if label in dominant:  # the 4-bit run's, else the baseline's: one line
+            notes.append(f"{short_precision(run.precision)} on {run.machine.name}: {dominant[label]}")
+            break
+    return notes[:4]
 
 
 def op_rows(label: str, results: tuple[OpResult, ...], energies: tuple[float, ...]) -> list[dict[str, Any]]:

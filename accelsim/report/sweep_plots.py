@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,11 +60,15 @@ METRICS = (
 )
 #: Cells of a heatmap above which values are no longer written in the cells.
 MAX_CELL_TEXT = 400
+#: Cells of a heatmap up to which a ratio's cell also names the baseline array it was measured against.
+MAX_BASELINE_CELLS = 144
 #: Tick labels per heatmap or line-plot axis before only every k-th is written.
 MAX_TICKS = 24
 #: Pareto points labelled by number (the list beside the plot names their axes).
 MAX_PARETO_LABELS = 12
-PLOT_PATTERNS = ("heatmap_*.png", "line_*.png", "pareto.png")
+PLOT_PATTERNS = ("heatmap_*.png", "line_*.png", "pareto.png", "recipes.png")
+#: Axes that sweep the 4-bit recipe (a precision preset, or a mapping over one): ``recipes.png``.
+RECIPE_AXES = ("precision", "workload.precision")
 
 
 def read_results(path: Path) -> tuple[list[str], list[dict[str, Any]], list[dict[str, Any]]]:
@@ -93,9 +98,64 @@ def _edp(row: dict[str, Any], label: str) -> str:
     return "" if e is None or t is None else repr(e * t)
 
 
+def _distinct(rows: list[dict[str, Any]], column: str) -> list[str]:
+    return list(dict.fromkeys(str(r.get(column) or "") for r in rows if r.get(column) not in (None, "")))
+
+
+def _area_range(rows: list[dict[str, Any]], column: str) -> str:
+    areas = [a for a in (pk.to_float(r.get(column)) for r in rows) if a is not None]
+    if not areas:
+        return ""
+    lo, hi = min(areas), max(areas)
+    return f"{lo:.3g} mm²" if f"{lo:.3g}" == f"{hi:.3g}" else f"{lo:.3g}–{hi:.3g} mm²"
+
+
+def _shape_range(rows: list[dict[str, Any]], column: str) -> str:
+    shapes = _distinct(rows, column)
+
+    def pes(shape: str) -> int:
+        r, _, c = shape.partition("x")
+        return int(r) * int(c) if r.isdigit() and c.isdigit() else 0
+
+    shapes.sort(key=pes)
+    return shapes[0] if len(shapes) == 1 else f"{shapes[0]} to {shapes[-1]}" if shapes else ""
+
+
+def baseline_varies(rows: list[dict[str, Any]]) -> bool:
+    """Whether a point's baseline array differs from its 4-bit machine's somewhere while not being
+    one shape for all points: then each point's baseline shape is worth showing beside its value."""
+    pairs = [(r.get("policy_array"), r.get("baseline_array")) for r in rows if r.get("baseline_array")]
+    if not pairs:
+        return False
+    return any(p != b for p, b in pairs) and len({b for _, b in pairs}) > 1
+
+
+def baseline_description(rows: list[dict[str, Any]]) -> str:
+    """What every point was compared with, from results.csv: the baseline machine, its array
+    (the point's own, one for all, or resized per point for an iso baseline) and its area."""
+    names = _distinct(rows, "baseline_hardware")
+    if not names:
+        return ""
+    who = f"baseline {', '.join(names)}"
+    shapes = _shape_range(rows, "baseline_array")
+    area = _area_range(rows, "baseline_area_mm2")
+    iso = _distinct(rows, "iso")
+    if iso:
+        what = {"area": "area", "power": "average power"}.get(iso[0], iso[0])
+        return f"{who} resized to the 4-bit machine's {what} at each point (iso {iso[0]}: {shapes}, {area})"
+    if all(r.get("baseline_array") == r.get("policy_array") for r in rows):
+        return f"{who} with the 4-bit machine's array at every point ({area})"
+    if len(_distinct(rows, "baseline_array")) == 1:
+        return f"{who} ({shapes}, {area}) at every point"
+    return f"{who}: arrays {shapes}, {area}"
+
+
 def sweep_name(sweep_dir: Path) -> str:
     """The sweep's name, from its folder (``reports/sweep-NAME`` by default)."""
     name = sweep_dir.resolve().name
+    staged = re.fullmatch(r"\.(.+)\.tmp-.+-\d+-[0-9a-f]+", name)  # drawn in its staging folder
+    if staged:
+        name = staged[1]
     return name.removeprefix("sweep-") or name
 
 
@@ -109,9 +169,16 @@ def plot_names(axes: list[str], rows: list[dict[str, Any]], level: str = "all") 
         return []
     kind = "heatmap" if len(axes) >= 2 else "line"
     names = [f"{kind}_{m.column}.png" for m in METRICS if (level == "all" or m.level == "summary") and measured(rows, m)]
+    if recipe_axis(axes) is not None and measured(rows, METRICS[3]):
+        names.insert(0, "recipes.png")
     if measured(rows, METRICS[2]):
         names.insert(0, "pareto.png")
     return names
+
+
+def recipe_axis(axes: list[str]) -> str | None:
+    """The axis that sweeps the 4-bit recipe, if any (:data:`RECIPE_AXES`)."""
+    return next((a for a in axes if a in RECIPE_AXES), None)
 
 
 def plot_sweep(sweep_dir: Path, level: str = "all") -> list[str]:
@@ -134,10 +201,16 @@ def plot_sweep(sweep_dir: Path, level: str = "all") -> list[str]:
         return []
     out.mkdir(parents=True, exist_ok=True)
     context = f"sweep {sweep_name(sweep_dir)}, {len(rows):,} points"
+    against = baseline_description(rows)
+    if against:
+        context += f"; {against}"
     by_column = {m.column: m for m in METRICS}
     for name in names:
         if name == "pareto.png":
             pk.save(pareto_figure(rows, axes, context), out / name)
+            continue
+        if name == "recipes.png":
+            pk.save(recipes_figure(rows, axes, context), out / name)
             continue
         kind, column = name.removesuffix(".png").split("_", 1)
         metric = by_column[column]
@@ -159,6 +232,8 @@ def plot_title(name: str) -> str:
     time / policy time), heatmap``."""
     if name == "pareto.png":
         return "Pareto front: energy against time"
+    if name == "recipes.png":
+        return "recipes: accuracy against time and energy (or time and energy per recipe)"
     kind, _, column = name.removesuffix(".png").partition("_")
     metric = next((m for m in METRICS if m.column == column), None)
     return f"{metric.title if metric else column}, {'heatmap' if kind == 'heatmap' else 'over the axis'}"
@@ -193,6 +268,7 @@ def heatmap_figure(rows: list[dict[str, Any]], axes: list[str], metric: Metric, 
     xs, ys = axis_values(rows, x_axis), axis_values(rows, y_axis)
     xi, yi = {v: j for j, v in enumerate(xs)}, {v: i for i, v in enumerate(ys)}
     grid = np.full((len(ys), len(xs)), np.nan)
+    chosen: dict[tuple[int, int], dict[str, Any]] = {}
     for r in rows:  # with more than two axes, each cell keeps the best value over the others
         v = metric.value(r)
         if v is None:
@@ -201,6 +277,8 @@ def heatmap_figure(rows: list[dict[str, Any]], axes: list[str], metric: Metric, 
         cur = grid[i, j]
         if math.isnan(cur) or (v > cur if metric.better == "high" else v < cur):
             grid[i, j] = v
+            chosen[(i, j)] = r
+    against = metric.unit == "x" and baseline_varies(rows) and grid.size <= MAX_BASELINE_CELLS
     finite = grid[np.isfinite(grid)]
     scale, unit = _unit_scale([float(np.max(np.abs(finite)))] if finite.size else [], metric.unit)
     shown = grid / scale
@@ -227,7 +305,11 @@ def heatmap_figure(rows: list[dict[str, Any]], axes: list[str], metric: Metric, 
                     ax.text(j, i, "–", ha="center", va="center", fontsize=7, color="0.3")
                     continue
                 light = (v > middle) if metric.better == "high" else (v < middle)
-                ax.text(j, i, _fmt(v), ha="center", va="center", fontsize=7, color="black" if light else "white")
+                text = _fmt(v)
+                if against and chosen.get((i, j), {}).get("baseline_array"):
+                    text += f"\nvs {chosen[(i, j)]['baseline_array']}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=7 if not against else 6.5,
+                        color="black" if light else "white", linespacing=1.1)
     fig_w, fig_h = fig.get_figwidth(), fig.get_figheight()
     bar_ax = fig.add_axes((1 - 1.2 / fig_w, 0.65 / fig_h, 0.16 / fig_w, 1 - (0.65 + 0.95) / fig_h))
     bar = fig.colorbar(image, cax=bar_ax)
@@ -239,6 +321,8 @@ def heatmap_figure(rows: list[dict[str, Any]], axes: list[str], metric: Metric, 
         notes.append(f"each cell the best over {', '.join(axes[2:])}")
     if np.isnan(grid).any():
         notes.append("grey: no result")
+    if against:
+        notes.append("under each value: the baseline's array")
     what = f"{metric.title}, {unit}" if unit not in ("x", "pt") else metric.title
     pk.suptitle(fig, f"{context}\n{what}\n({'; '.join(notes)})")
     return fig
@@ -264,6 +348,12 @@ def line_figure(rows: list[dict[str, Any]], axis: str, metric: Metric, context: 
     ax.set_ylim(bottom - (pad if bottom < 0 else 0), top + pad)  # from zero: a 0.1 % change looks like one
     if metric.unit == "x":
         ax.axhline(1.0, color="black", linewidth=0.8)
+        if baseline_varies(rows) and len(xs) <= MAX_TICKS:
+            for i, x in enumerate(xs):
+                v, shape = metric.value(by_x[x]), by_x[x].get("baseline_array")
+                if v is not None and shape:
+                    ax.annotate(f"vs {shape}", (i, v / scale), xytext=(0, 6), textcoords="offset points",
+                                ha="center", fontsize=6.5, color="0.3")
     ax.set_xticks(_tick_positions(len(xs)), [pk.shorten(str(xs[i]), 12) for i in _tick_positions(len(xs))], fontsize=8)
     ax.set_xlim(-0.5, len(xs) - 0.5)
     ax.set_xlabel(axis, fontsize=8.5)
@@ -370,4 +460,118 @@ def pareto_figure(rows: list[dict[str, Any]], axes: list[str], context: str) -> 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2, frameon=False)
     pk.suptitle(fig, f"{context}\nenergy against time of the 4-bit policy; the front: no other point is both faster and cheaper")
+    return fig
+
+
+# ------------------------------------------------------------------------------------------------
+# recipes
+
+
+def recipe_label(value: str) -> str:
+    """A recipe axis value as a label: the preset name, or ``PRESET + overrides`` for a mapping."""
+    import json
+
+    try:
+        data = json.loads(value)
+    except (TypeError, ValueError):
+        return value
+    if isinstance(data, dict) and isinstance(data.get("preset"), str):
+        extra = [f"{k}={v}" for k, v in data.items() if k != "preset"]
+        return data["preset"] + (f" ({', '.join(extra)})" if extra else "")
+    return value
+
+
+def recipes_figure(rows: list[dict[str, Any]], axes: list[str], context: str) -> "Figure":
+    """The recipes of a sweep over ``precision``: with accuracy, accuracy against time and against
+    energy of the 4-bit run, each point labelled by its recipe (mean ± std over seeds, the 16-bit
+    baseline marked); without, time and energy per recipe as bars (the best over any other axes),
+    the baseline as a dashed line where all points share it."""
+    axis = recipe_axis(axes)
+    assert axis is not None
+    recipes = list(dict.fromkeys(r[axis] for r in rows))
+    others = [a for a in axes if a != axis]
+    colors = {rec: f"C{i % 10}" for i, rec in enumerate(recipes)}
+    accuracy = any(pk.to_float(r.get("policy_accuracy")) is not None for r in rows)
+    t_scale, t_unit = pk.si_scale([pk.to_float(r.get("policy_time_s")) or 0 for r in rows]
+                                  + [pk.to_float(r.get("baseline_time_s")) or 0 for r in rows], "s")
+    e_scale, e_unit = pk.si_scale([(pk.to_float(r.get("policy_energy_pj")) or 0) * 1e-12 for r in rows]
+                                  + [(pk.to_float(r.get("baseline_energy_pj")) or 0) * 1e-12 for r in rows], "J")
+    base_names = _distinct(rows, "baseline_precision")
+    base_hw = _distinct(rows, "baseline_hardware")
+    base_name = "baseline" + (f" {base_names[0]}" if len(base_names) == 1 else "") + (
+        f" on {base_hw[0]}" if len(base_hw) == 1 else "")
+    if accuracy:
+        fig = pk.figure(11.0, 4.8, left=0.8, right=0.3, bottom=0.95, top=0.75, wspace=0.2)
+        panels = fig.subplots(1, 2, sharey=True)
+        for ax, column, scale, unit, what in (
+            (panels[0], "time_s", t_scale, t_unit, "time"), (panels[1], "energy_pj", e_scale * 1e12, e_unit, "energy"),
+        ):
+            base_pts = set()
+            xs_all = []
+            for r in rows:
+                x, y = pk.to_float(r.get(f"policy_{column}")), pk.to_float(r.get("policy_accuracy"))
+                if x is None or y is None:
+                    continue
+                err = pk.to_float(r.get("policy_accuracy_std"))
+                ax.errorbar(x / scale, y * 100, yerr=None if err is None else err * 100, fmt="o", markersize=6,
+                            color=colors[r[axis]], capsize=3, linewidth=1, alpha=0.9)
+                label = recipe_label(r[axis]) if not others else pk.shorten(
+                    f"{recipe_label(r[axis])}: {point_label(r, others)}", 40)
+                ax.annotate(label, (x / scale, y * 100), xytext=(7, 0), textcoords="offset points",
+                            fontsize=7.5, color=colors[r[axis]], va="center")
+                xs_all.append(x / scale)
+                bx, by = pk.to_float(r.get(f"baseline_{column}")), pk.to_float(r.get("baseline_accuracy"))
+                if bx is not None and by is not None:
+                    base_pts.add((bx / scale, by * 100))
+                    xs_all.append(bx / scale)
+            for k, (bx, by) in enumerate(sorted(base_pts)):
+                ax.plot(bx, by, marker="*", markersize=12, color="black", linestyle="none", zorder=3,
+                        label=base_name if k == 0 else None)
+            if xs_all:  # the recipes' spread, with room for the labels on the right
+                lo, hi = min(xs_all), max(xs_all)
+                pad = (hi - lo) or hi * 0.1 or 1.0
+                ax.set_xlim(lo - pad * 0.15, hi + pad * 0.45)
+            ax.set_xlabel(f"{what} of the run in each recipe, {unit}", fontsize=8.5)
+            ax.tick_params(labelsize=8)
+            pk.plain_axis(ax)
+            ax.grid(alpha=0.3)
+            if base_pts:
+                ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.13), frameon=False)
+        panels[0].set_ylabel("test accuracy, % (mean ± std over seeds)", fontsize=8.5)
+        what = "accuracy against time and against energy, per recipe (higher and further left is better)"
+    else:
+        rotate = len(recipes) > 5
+        fig = pk.figure(max(8.0, 2.2 + 0.9 * len(recipes) * 2), 4.6, left=0.85, right=0.3,
+                        bottom=1.25 if rotate else 0.95, top=0.75, wspace=0.3)
+        panels = fig.subplots(1, 2)
+        for ax, column, scale, unit, what in (
+            (panels[0], "time_s", t_scale, t_unit, "time"), (panels[1], "energy_pj", e_scale * 1e12, e_unit, "energy"),
+        ):
+            best = {}
+            for r in rows:
+                v = pk.to_float(r.get(f"policy_{column}"))
+                if v is not None and (r[axis] not in best or v < best[r[axis]]):
+                    best[r[axis]] = v
+            xs = [i for i, rec in enumerate(recipes) if rec in best]
+            vals = [best[recipes[i]] / scale for i in xs]
+            ax.bar(xs, vals, width=0.6, color=[colors[recipes[i]] for i in xs])
+            for i, v in zip(xs, vals):
+                ax.text(i, v, f"{v:.3g}", ha="center", va="bottom", fontsize=7.5)
+            base = {pk.to_float(r.get(f"baseline_{column}")) for r in rows} - {None}
+            if len(base) == 1:
+                b = base.pop() / scale
+                ax.axhline(b, color="black", linewidth=0.9, linestyle="--", label=f"{base_name}: {b:.3g} {unit}")
+                ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.1 if not rotate else -0.22),
+                          frameon=False)
+            ax.set_xticks(range(len(recipes)), [pk.shorten(recipe_label(r), 18) for r in recipes], fontsize=8,
+                          rotation=30 if rotate else 0, ha="right" if rotate else "center")
+            ax.set_ylabel(f"{what} of the run in each recipe, {unit}", fontsize=8.5)
+            top = max(vals + [0.0] + [ln.get_ydata()[0] for ln in ax.get_lines()])
+            ax.set_ylim(0, top * 1.18 or 1.0)
+            ax.tick_params(axis="y", labelsize=8)
+            pk.plain_axis(ax, "y")
+            ax.grid(axis="y", alpha=0.3)
+        what = "time and energy per recipe (not trained: no accuracy)" + (
+            f"; each bar the best over {', '.join(others)}" if others else "")
+    pk.suptitle(fig, f"{context}\n{what}")
     return fig

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from accelsim.atomic import atomic_write_text
 from accelsim.report import plotkit as pk
 from accelsim.report.sweep_plots import (
-    axis_values, existing_plots, front_rows, plot_sweep, plot_title, point_label, read_results, sweep_name,
+    axis_values, baseline_description, existing_plots, front_rows, plot_sweep, plot_title, point_label, read_results,
+    sweep_name,
 )
 
 if TYPE_CHECKING:
@@ -92,11 +93,27 @@ def _pct(row: dict[str, Any], column: str) -> str:
     return "n/a" if v is None else f"{v:.2%}"
 
 
-def _cells(row: dict[str, Any], axes: list[str], accuracy: bool) -> list[str]:
+def baseline_text(row: dict[str, Any]) -> str:
+    """``fp16-32x32 38x37, 7.72 mm²``: the baseline machine a point was compared with (empty in
+    a results.csv without those columns)."""
+    name, shape = row.get("baseline_hardware") or "", row.get("baseline_array") or ""
+    area = pk.to_float(row.get("baseline_area_mm2"))
+    if not name:
+        return ""
+    return f"{name} {shape}".strip() + (f", {area:.3g} mm²" if area is not None else "")
+
+
+def _has_baseline(rows: list[dict[str, Any]]) -> bool:
+    return any(r.get("baseline_hardware") for r in rows)
+
+
+def _cells(row: dict[str, Any], axes: list[str], accuracy: bool, baseline: bool = False) -> list[str]:
     cells = [f"{row['index']}", *[str(row[a]) for a in axes], _time(row), _energy(row), _edp(row),
              _ratio(row, "speedup"), _ratio(row, "energy_ratio")]
     if accuracy:
         cells.append(_pct(row, "policy_accuracy"))
+    if baseline:
+        cells.append(baseline_text(row))
     return cells
 
 
@@ -113,13 +130,17 @@ def render_sweep_report(sweep_dir: Path, plots: list[str]) -> str:
     head = ["point", *[f"`{a}`" for a in axes], "time", "energy", "energy × delay", "speedup", "energy ratio"]
     if accuracy:
         head.append("accuracy")
+    baseline = _has_baseline(rows)
+    if baseline:
+        head.append("baseline machine")
+    against = baseline_description(rows)
     lines = [
         f"# Sweep `{name}`",
         "",
         f"{total:,} point{'s' if total != 1 else ''} over {len(axes)} ax{'es' if len(axes) != 1 else 'is'}: "
         f"{len(rows):,} ran, {len(failed):,} failed. Time, energy and accuracy are the 4-bit policy's for "
         "the whole run of each point; speedup and energy ratio compare it with its 16-bit baseline "
-        "(baseline / policy). Every figure is in `results.csv`.",
+        "(baseline / policy)" + (f": {against}" if against else "") + ". Every figure is in `results.csv`.",
         "",
         "## Axes",
         "",
@@ -133,7 +154,7 @@ def render_sweep_report(sweep_dir: Path, plots: list[str]) -> str:
     if rows:
         lines += ["## Best points", "", _md_row(["best by", *head]), "|---|" + "---:|" * len(head)]
         for names, row in grouped_best(rows):
-            lines.append(_md_row([", ".join(names), *_cells(row, axes, accuracy)]))
+            lines.append(_md_row([", ".join(names), *_cells(row, axes, accuracy, baseline)]))
         front = front_rows(rows)
         lines += [
             "",
@@ -146,7 +167,7 @@ def render_sweep_report(sweep_dir: Path, plots: list[str]) -> str:
             _md_row(head),
             "|" + "---:|" * len(head),
         ]
-        lines += [_md_row(_cells(r, axes, accuracy)) for r in front[:MAX_FRONT_ROWS]]
+        lines += [_md_row(_cells(r, axes, accuracy, baseline)) for r in front[:MAX_FRONT_ROWS]]
         lines.append("")
     if failed:
         lines += [
@@ -184,16 +205,24 @@ def best_points_table(sweep_dir: Path) -> "Table":
 
     axes, rows, _ = read_results(sweep_dir / "results.csv")
     accuracy = any(pk.to_float(r.get("policy_accuracy")) is not None for r in rows)
-    table = Table(title=f"{escape(sweep_name(sweep_dir))}: best points of the 4-bit policy (ratios: baseline / policy)")
+    against = baseline_description(rows)
+    table = Table(
+        title=f"{escape(sweep_name(sweep_dir))}: best points of the 4-bit policy (ratios: baseline / policy)",
+        caption=escape(against) if against else None,
+    )
     table.add_column("best by")
     table.add_column("point", overflow="fold", ratio=1)
     for col in ("time", "energy", "speedup", "energy\nratio") + (("accuracy",) if accuracy else ()):
         table.add_column(col, justify="right", no_wrap=True)
+    baseline = _has_baseline(rows)
+    if baseline:
+        table.add_column("vs baseline", overflow="fold")
     vs_baseline = {"speedup vs baseline", "energy ratio vs baseline"}
     for names, row in grouped_best(rows):
         names = [n for n in names if n not in vs_baseline]
         if names:
             cells = [_time(row), _energy(row), _ratio(row, "speedup"), _ratio(row, "energy_ratio")]
             cells += [_pct(row, "policy_accuracy")] if accuracy else []
+            cells += [escape(baseline_text(row))] if baseline else []
             table.add_row(", ".join(names), escape(f"#{row['index']}: {point_label(row, axes)}"), *cells)
     return table

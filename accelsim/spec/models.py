@@ -584,6 +584,9 @@ class SweepSpec(StrictModel):
     fixed: dict[str, Any] = Field(default_factory=dict, description="field path -> value for every point")
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="field path -> values (product)")
     zip: dict[str, list[Any]] = Field(default_factory=dict, description="field path -> values (zipped)")
+    iso: Literal["area", "power"] | None = Field(
+        None, description="resize every point's baseline array to its 4-bit machine's area or average power",
+    )
 
     @field_validator("grid", "zip")
     @classmethod
