@@ -31,7 +31,7 @@ from accelsim.report.writers import write_run_report
 from accelsim.sim.engine import simulate_step
 from accelsim.sim.result import ActionCounts, StepResult
 from accelsim.spec import load as spec_load
-from accelsim.spec.models import HardwareSpec, LayerListModel, WorkloadSpec, derived_name, suggest
+from accelsim.spec.models import HardwareSpec, LayerListModel, OnnxModel, WorkloadSpec, derived_name, suggest
 from accelsim.trace import Trace
 from accelsim.workload.builder import build_step
 from accelsim.workload.graph import GraphError, Network
@@ -84,8 +84,14 @@ def split_sets(sets: Sequence[str]) -> dict[str, list[str]]:
 
 
 def load_workload(path: str | Path, sets: Sequence[str] = ()) -> WorkloadSpec:
-    """Load a workload YAML, or a SCALE-Sim topology CSV as an inference workload."""
+    """Load a workload YAML, a SCALE-Sim topology CSV as an inference workload, or an ONNX model as
+    an analytic training workload (``--set phases=inference`` for the forward pass)."""
     path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        data = {"version": 1, "name": derived_name(path.stem, "onnx"), "model": {"onnx": str(path.resolve())}}
+        if sets:
+            data = spec_load.apply_sets(data, list(sets), str(path))
+        return _onnx_batch(spec_load.validate_data("workload", data, str(path)), path)  # type: ignore[arg-type]
     if path.suffix.lower() == ".csv":
         data = {
             "version": 1, "name": _safe_name(path.stem), "phases": "inference",
@@ -94,7 +100,24 @@ def load_workload(path: str | Path, sets: Sequence[str] = ()) -> WorkloadSpec:
         if sets:
             data = spec_load.apply_sets(data, list(sets), str(path))
         return spec_load.validate_data("workload", data, str(path))  # type: ignore[return-value]
-    return spec_load.load_workload(path, list(sets))
+    return _onnx_batch(spec_load.load_workload(path, list(sets)), path)
+
+
+def _onnx_batch(spec: WorkloadSpec, path: Path) -> WorkloadSpec:
+    """An ONNX workload without ``data.batch_size`` takes the graph input's fixed batch, written
+    into the spec so that the resolved configuration says what was simulated."""
+    if not isinstance(spec.model, OnnxModel) or "batch_size" in spec.data.model_fields_set:
+        return spec
+    from accelsim.workload.onnx_import import graph_batch_size
+
+    direct = path.suffix.lower() == ".onnx"
+    batch = graph_batch_size(resolve_path(path.parent, spec.model.onnx), file=None if direct else str(path),
+                             field="" if direct else "model.onnx", label=str(path) if direct else None)
+    if batch is None:
+        return spec
+    data = spec.model_dump(mode="json", exclude_unset=True)
+    data.setdefault("data", {})["batch_size"] = batch
+    return spec_load.validate_data("workload", data, str(path))  # type: ignore[return-value]
 
 
 def load_hardware(path: str | Path, sets: Sequence[str] = ()) -> HardwareSpec:
@@ -297,6 +320,11 @@ def validate_file(path: Path, *, allow_long: bool = False) -> str:
     if path.suffix.lower() == ".csv":
         read_topology(path)
         return "SCALE-Sim topology"
+    if path.suffix.lower() == ".onnx":
+        spec = load_workload(path)
+        network = build_network(spec, str(path), path.parent)
+        budget.check_workload(spec, network, str(path), allow_long=allow_long)
+        return "ONNX model"
     data = load_yaml_file(path)
     if "entries" in data and "node_nm" in data:
         energy.load_table_file(path)
