@@ -110,14 +110,22 @@ def _onnx_batch(spec: WorkloadSpec, path: Path) -> WorkloadSpec:
         return spec
     from accelsim.workload.onnx_import import graph_batch_size
 
-    direct = path.suffix.lower() == ".onnx"
-    batch = graph_batch_size(resolve_path(path.parent, spec.model.onnx), file=None if direct else str(path),
-                             field="" if direct else "model.onnx", label=str(path) if direct else None)
+    model = resolve_path(path.parent, spec.model.onnx)
+    direct = path.suffix.lower() == ".onnx" and model == path.resolve()
+    batch = graph_batch_size(path if direct else model, file=None if direct else str(path),
+                             field="" if direct else "model.onnx")
     if batch is None:
         return spec
     data = spec.model_dump(mode="json", exclude_unset=True)
     data.setdefault("data", {})["batch_size"] = batch
-    return spec_load.validate_data("workload", data, str(path))  # type: ignore[return-value]
+    try:
+        return spec_load.validate_data("workload", data, str(path))  # type: ignore[return-value]
+    except InputError as exc:
+        raise InputError.single(
+            str(path if direct else model), "graph.input",
+            f"the input's batch dimension {batch:,} does not make a valid data.batch_size ({exc.problems[0].message}); "
+            "set data.batch_size",
+        ) from None
 
 
 def load_hardware(path: str | Path, sets: Sequence[str] = ()) -> HardwareSpec:

@@ -119,10 +119,12 @@ def _erf_gelu(g: Graph, x: str, name: str) -> str:
 
 
 def transformer_block(batch: int | str = "N", tokens: int = 8, d: int = 16, heads: int = 2, hidden: int = 32,
-                      gelu: str = "erf", seed: int = 2) -> onnx.ModelProto:
+                      gelu: str = "erf", scale: str = "div", seed: int = 2) -> onnx.ModelProto:
     """Pre-norm encoder block: LN, Q/K/V (MatMul + bias Add), heads split by Reshape and Transpose
     (Kᵀ by one Transpose to (0, 2, 3, 1)), Q·Kᵀ / √dh, Softmax, ·V, heads merged, output projection,
-    residual; LN, MLP with GELU (``gelu``: "erf" pattern, or "op" / "tanh" for the Gelu op), residual."""
+    residual; LN, MLP with GELU (``gelu``: "erf" pattern, or "op" / "tanh" for the Gelu op), residual.
+    ``scale="qk"`` scales Q and Kᵀ by dh^-¼ each before their product (as PyTorch exports
+    ``scaled_dot_product_attention``) instead of dividing the scores by √dh."""
     g = Graph(seed)
     dh = d // heads
 
@@ -142,8 +144,12 @@ def transformer_block(batch: int | str = "N", tokens: int = 8, d: int = 16, head
     q = g.node("Transpose", [g.node("Reshape", [linear(h1, d, d, "q"), split], name="q.split")], name="q.heads", perm=[0, 2, 1, 3])
     k = g.node("Transpose", [g.node("Reshape", [linear(h1, d, d, "k"), split], name="k.split")], name="k.heads", perm=[0, 2, 3, 1])
     v = g.node("Transpose", [g.node("Reshape", [linear(h1, d, d, "v"), split], name="v.split")], name="v.heads", perm=[0, 2, 1, 3])
+    if scale == "qk":
+        root = g.init("root_scale", np.array(dh ** -0.25, np.float32))
+        q, k = g.node("Mul", [q, root], name="q.scale"), g.node("Mul", [k, root], name="k.scale")
     s = g.node("MatMul", [q, k], name="scores")
-    s = g.node("Div", [s, g.init("sqrt_dh", np.array(math.sqrt(dh), np.float32))], name="scale")
+    if scale == "div":
+        s = g.node("Div", [s, g.init("sqrt_dh", np.array(math.sqrt(dh), np.float32))], name="scale")
     p = g.node("Softmax", [s], name="probs", axis=-1)
     c = g.node("MatMul", [p, v], name="context")
     c = g.node("Reshape", [g.node("Transpose", [c], name="merge.t", perm=[0, 2, 1, 3]), merge], name="merge")

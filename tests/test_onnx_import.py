@@ -157,8 +157,9 @@ def test_views_follow_reshapes_and_transposes():
     (om.mlp, (4, 64), 1e-5),
     (lambda: om.transformer_block(gelu="tanh"), (4, 8, 16), 1e-5),
     (om.transformer_block, (4, 8, 16), 1e-3),  # GELU's erf form; accelsim's gelu is the tanh approximation
+    (lambda: om.transformer_block(gelu="op", scale="qk"), (4, 8, 16), 1e-3),
     (om.depthwise_block, (4, 8, 16, 16), 1e-5),
-], ids=["resnet-block", "mlp", "transformer-tanh-gelu", "transformer-erf-gelu", "depthwise"])
+], ids=["resnet-block", "mlp", "transformer-tanh-gelu", "transformer-erf-gelu", "transformer-sdpa", "depthwise"])
 def test_model_computes_what_onnx_computes(tmp_path, make, shape, tol):
     """The trainable model built from the imported network (its weights from the file, batch-norm
     running statistics included) gives ONNX's reference evaluator's output (eval mode), whatever
@@ -325,3 +326,19 @@ def test_two_outputs(tmp_path):
     path = om.save(model, tmp_path / "two.onnx")
     with pytest.raises(InputError, match=r"graph.output: the graph has 2 outputs \('fc2_bias_out', 'relu1_out'\); accelsim networks have one"):
         import_onnx(path, name="two")
+
+
+def test_constants_computed_from_initializers(tmp_path):
+    """A weight given through constant nodes (a Transpose after 3,000 Identity nodes: no constant
+    folding at export) is computed while importing, without recursion, in accelsim's layout."""
+    nodes, prev = [], "w0"
+    for i in range(3000):
+        nodes.append(helper.make_node("Identity", [prev], [f"w{i + 1}"], name=f"id{i}"))
+        prev = f"w{i + 1}"
+    nodes += [helper.make_node("Transpose", [prev], ["wt"], name="t", perm=[1, 0]),
+              helper.make_node("MatMul", ["x", "wt"], ["y"], name="mm")]
+    w = np.arange(12, dtype=np.float32).reshape(3, 4)
+    model = _graph(nodes, [("w0", w)], x=("x", [2, 4]), out=("y", [2, 3]))
+    net = onnx_net(tmp_path, model, batch=None, params=True)
+    assert summary(net) == [("linear", (4,), (3,))] and net.batch_size == 2
+    np.testing.assert_array_equal(net.meta["initial_params"]["mm"]["weight"], w)  # (wᵀ)ᵀ: (out, in)

@@ -68,7 +68,8 @@ def _from_onnx(spec: WorkloadSpec, model: OnnxModel, file: str, base_dir: Path) 
     """The ONNX file's graph; its initializers become the initial parameters of a trained workload.
     Given as the workload itself (``accelsim run net.onnx``), problems name the file as given."""
     path = resolve_path(base_dir, model.onnx)
-    direct = Path(file).suffix.lower() == ".onnx"
+    direct = Path(file).suffix.lower() == ".onnx" and path == Path(file).resolve()
+    path = Path(file) if direct else path
     return import_onnx(
         path, name=spec.name,
         batch_size=spec.data.batch_size if "batch_size" in spec.data.model_fields_set else None,

@@ -121,7 +121,7 @@ def _parse(path: Path, file: str | None, field: str, label: str) -> Any:
     import onnx
     from google.protobuf.message import DecodeError
 
-    data = read_bytes(path, what="ONNX model", max_bytes=MAX_ONNX_BYTES, file=file, field=field)
+    data = read_bytes(path, what="serialized ONNX model", max_bytes=MAX_ONNX_BYTES, file=file, field=field)
     if not data:
         raise InputError.single(label, "", "not an ONNX model: the file is empty")
     try:
@@ -344,6 +344,7 @@ def import_onnx(
     graph = model.graph
     (inp,) = _activation_inputs(graph, label)
     dims = inp.type.tensor_type.shape.dim
+    written = [d.dim_param or d.dim_value for d in dims]
     fixed = dims[0].dim_value if dims and dims[0].HasField("dim_value") and dims[0].dim_value > 0 else None
     batch = batch_size or fixed or 1
     if dims and fixed is None:  # a symbolic batch: give shape inference the network's
@@ -353,13 +354,14 @@ def import_onnx(
         inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
     except (onnx.shape_inference.InferenceError, RuntimeError, ValueError) as exc:
         raise InputError.single(label, "", f"shape inference failed: {_first_line(exc)}") from None
-    return _Importer(inferred, label, name, fixed or batch, batch, with_params, path).run()
+    return _Importer(inferred, label, name, fixed or batch, batch, with_params, path).run(written)
 
 
 @dataclass
 class _Node:
+    """A node of the graph (or one fused from several), with its position in the file."""
+
     index: int
-    proto: Any
     op: str
     name: str
     inputs: list[str]
@@ -376,7 +378,6 @@ class _Importer:
                  path: Path):
         from onnx import helper
 
-        self.model = model
         self.graph = model.graph
         self.label = label
         self.name = name
@@ -401,12 +402,12 @@ class _Importer:
         self.readers: dict[str, list[_Node]] = {}
         self.flattened: dict[str, str] = {}               # base -> its flatten layer
         self.names: set[str] = {NETWORK_INPUT}
-        self.consumers: dict[str, int] = {}
         self._attr = helper.get_attribute_value
 
     # -- driver ----------------------------------------------------------------------------------
 
-    def run(self) -> Network:
+    def run(self, input_dims: list) -> Network:
+        """The network; ``input_dims``: the input's dimensions as the file writes them."""
         graph = self.graph
         (inp,) = _activation_inputs(graph, self.label)
         in_shape = self.shapes.get(inp.name)
@@ -417,10 +418,9 @@ class _Importer:
                 f"the input has element type {elem}; accelsim reads floating-point inputs (token ids and their Gather are not supported)",
             )
         if in_shape is None or len(in_shape) < 2:
-            dims = [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim]
             raise InputError.single(
                 self.label, f"graph.input {inp.name!r}",
-                f"shape {dims} is not (batch, ...) with fixed sizes; export with a fixed example input "
+                f"shape {input_dims} is not (batch, ...) with fixed sizes; export with a fixed example input "
                 "(only the batch axis may be symbolic)",
             )
         if len(in_shape) > 4:
@@ -442,13 +442,15 @@ class _Importer:
         for node in nodes:
             for src in node.inputs:
                 if src:
-                    self.consumers[src] = self.consumers.get(src, 0) + 1
                     self.readers.setdefault(src, []).append(node)
         for node in nodes:
             self._node(node)
         if out_name not in self.values:
             raise InputError.single(self.label, "graph.output", f"the output {out_name!r} is a constant; accelsim times computations")
         view = self.values[out_name]
+        if view.scale != 1.0:
+            raise InputError.single(self.label, "graph.output", f"the output is scaled by {view.via}; accelsim folds a scalar "
+                                    "scale only into a following Softmax")
         if view.base == NETWORK_INPUT and not self.layers:
             raise InputError.single(self.label, "graph", "the graph computes nothing accelsim can time (its output is its input)")
         last = self._plain(view, "the graph output")
@@ -482,7 +484,7 @@ class _Importer:
         for index in reversed(live):
             p = protos[index]
             name = p.name or f"{p.op_type.lower()}{index}"
-            nodes.append(_Node(index, p, p.op_type, name, list(p.input), list(p.output),
+            nodes.append(_Node(index, p.op_type, name, list(p.input), list(p.output),
                                {a.name: a for a in p.attribute}))
             if p.domain not in ("", "ai.onnx"):
                 raise self._unsupported(nodes[-1], f"operator {p.domain}::{p.op_type} is not in the default ONNX domain")
@@ -538,8 +540,7 @@ class _Importer:
         if name not in self.consts:
             raise self.error(node, f"input {name!r} must be a constant (an initializer)")
         if self.consts[name] is None:
-            producer = self.const_node[name]
-            self._eval_const(producer)
+            self._eval_consts(name)
         value = self.consts[name]
         assert value is not None
         return value
@@ -574,6 +575,21 @@ class _Importer:
         if not np.all(np.isfinite(value)):
             raise self.error(node, f"constant {name!r} holds values that are not finite")
         return np.asarray(value, dtype=np.float32)
+
+    def _eval_consts(self, name: str) -> None:
+        """Compute ``name`` and the constants it is computed from, in graph order (no recursion: a
+        chain of constant nodes may be as long as the graph)."""
+        needed: dict[int, _Node] = {}
+        todo = [name]
+        while todo:
+            value = todo.pop()
+            node = self.const_node.get(value)
+            if node is None or self.consts.get(value) is not None or node.index in needed:
+                continue
+            needed[node.index] = node
+            todo.extend(i for i in node.inputs if i)
+        for index in sorted(needed):
+            self._eval_const(needed[index])
 
     def _eval_const(self, node: _Node) -> None:
         """Compute a constant node with NumPy (shape arithmetic, weights in another layout)."""
@@ -940,10 +956,7 @@ class _Importer:
     def _alias(self, node: _Node) -> None:
         self.values[node.outputs[0]] = self.act(node, node.inputs[0])
 
-    _op_Identity = _alias
-
-    def _op_Dropout(self, node: _Node) -> None:
-        self._alias(node)
+    _op_Identity = _op_Dropout = _alias
 
     def _op_BatchNormalization(self, node: _Node) -> None:
         x, shape = self.plain_input(node, node.inputs[0], (1, 3))
@@ -1000,7 +1013,7 @@ class _Importer:
 
     def _fold_bias(self, node: _Node, act: str, const: str) -> None:
         target = self.bias_of.get(act)
-        if target is None or self.consumers.get(act, 0) != 1:
+        if target is None or len(self.readers.get(act, [])) != 1:
             raise self.error(
                 node, "adding a constant is supported only as the bias of the Gemm/MatMul/Conv right before it "
                 "(whose output nothing else reads)",
@@ -1075,7 +1088,7 @@ class _Importer:
         self.set_out(node, layer)
 
     def _op_MaxPool(self, node: _Node) -> None:
-        if len(node.outputs) > 1 and node.outputs[1] and self.consumers.get(node.outputs[1]):
+        if len(node.outputs) > 1 and node.outputs[1] and self.readers.get(node.outputs[1]):
             raise self.error(node, "the Indices output is not supported")
         self._pool(node, "maxpool")
 
@@ -1302,8 +1315,7 @@ def _fuse_gelu(nodes: list[_Node], imp: _Importer) -> list[_Node]:
                 continue
             chain.insert(0, half)
         last = chain[-1]
-        fused = _Node(last.index, None, "Gelu", erf.name, [x], [last.outputs[0]])
-        fused.attrs = {}
+        fused = _Node(last.index, "Gelu", erf.name, [x], [last.outputs[0]])
         replaced[id(last)] = fused
         dropped.update(id(n) for n in chain if n is not last)
     return [replaced.get(id(n), n) for n in nodes if id(n) not in dropped]
