@@ -342,3 +342,15 @@ def test_constants_computed_from_initializers(tmp_path):
     net = onnx_net(tmp_path, model, batch=None, params=True)
     assert summary(net) == [("linear", (4,), (3,))] and net.batch_size == 2
     np.testing.assert_array_equal(net.meta["initial_params"]["mm"]["weight"], w)  # (wᵀ)ᵀ: (out, in)
+
+
+def test_onnx_model_spec(tmp_path, cli):
+    """``model: {onnx: PATH}`` is strict like every spec model; an unknown key next to ``onnx`` is
+    reported against the ONNX model's fields, not a layer list's."""
+    write(tmp_path / "a.yaml", "version: 1\nname: w\nmodel: {onnx: net.onnx, input: [4]}\n")
+    write(tmp_path / "b.yaml", "version: 1\nname: w\nmodel: {onnx: 3}\n")
+    code, out, err = cli("validate", tmp_path / "a.yaml", tmp_path / "b.yaml")
+    assert code == 2 and err.splitlines() == [
+        f"accelsim: error: {tmp_path / 'a.yaml'}: model.input: unknown key 'input' (allowed: onnx)",
+        f"accelsim: error: {tmp_path / 'b.yaml'}: model.onnx: must be a valid string; got 3",
+    ]

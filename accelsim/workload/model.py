@@ -40,7 +40,6 @@ from accelsim.workload.graph import (
     select_layer,
     softmax_layer,
 )
-from accelsim.workload.onnx_import import import_onnx
 from accelsim.workload.topology import read_topology
 from accelsim.workload.zoo import build_zoo_model
 
@@ -67,6 +66,8 @@ def resolve_path(base_dir: Path, value: str) -> Path:
 def _from_onnx(spec: WorkloadSpec, model: OnnxModel, file: str, base_dir: Path) -> Network:
     """The ONNX file's graph; its initializers become the initial parameters of a trained workload.
     Given as the workload itself (``accelsim run net.onnx``), problems name the file as given."""
+    from accelsim.workload.onnx_import import import_onnx  # only ONNX workloads pay for its import
+
     path = resolve_path(base_dir, model.onnx)
     direct = Path(file).suffix.lower() == ".onnx" and path == Path(file).resolve()
     path = Path(file) if direct else path

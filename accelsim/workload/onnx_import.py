@@ -145,6 +145,7 @@ def _check_structure(model: Any, label: str) -> None:
     if not model.HasField("graph"):
         raise InputError.single(label, "", "not an ONNX model: it has no graph (a truncated or foreign file?)")
     graph = model.graph
+    _check_text(model, label)
     if len(graph.node) == 0:
         raise InputError.single(label, "graph", "the graph has no nodes")
     if len(graph.node) > MAX_NODES:
@@ -158,6 +159,20 @@ def _check_structure(model: Any, label: str) -> None:
         raise InputError.single(label, "graph.input", "the graph has no inputs (accelsim needs one: the network input)")
     if not len(graph.output):
         raise InputError.single(label, "graph.output", "the graph has no outputs")
+
+
+def _check_text(model: Any, label: str) -> None:
+    """Every name is text (protobuf hands invalid UTF-8 in a string field back as bytes)."""
+    graph = model.graph
+    named = [("graph.input", v.name) for v in graph.input] + [("graph.output", v.name) for v in graph.output]
+    named += [("graph.value_info", v.name) for v in graph.value_info]
+    named += [(f"graph.initializer.{i}", t.name) for i, t in enumerate(graph.initializer)]
+    named += [("opset_import", o.domain) for o in model.opset_import]
+    for i, n in enumerate(graph.node):
+        named += [(f"node {i}", v) for v in (n.name, n.op_type, n.domain, *n.input, *n.output, *(a.name for a in n.attribute))]
+    for where, value in named:
+        if not isinstance(value, str):
+            raise InputError.single(label, where, f"a name is not UTF-8 text ({value[:40]!r})")
 
 
 _ITEM_BYTES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2}
@@ -566,6 +581,12 @@ class _Importer:
         except (ValueError, TypeError, RuntimeError) as exc:
             raise self.error(node, f"initializer {name!r} cannot be read: {_first_line(exc)}") from None
 
+    def _scalar(self, node: _Node, name: str) -> float:
+        value = self.const(node, name)
+        if value.size != 1 or value.dtype.kind not in "fiu":
+            raise self.error(node, f"{name!r} must be a scalar constant; it has shape {list(value.shape)} and type {value.dtype}")
+        return float(value.reshape(()))
+
     def float_param(self, node: _Node, name: str) -> np.ndarray:
         if name in self.inits and self.inits[name].data_type not in _FLOAT_TYPES:
             raise self.error(node, f"initializer {name!r} has data type {self.inits[name].data_type}, not a float (quantized models are not supported)")
@@ -596,12 +617,13 @@ class _Importer:
         if node.op not in _CONST_OPS:
             raise self._unsupported(node, f"{node.op} on constants cannot be computed while importing")
         ins = [self.const(node, i) if i else None for i in node.inputs]
-        limit = 1 << 24
+        limit = 1 << 26
         if any(x is not None and x.size > limit for x in ins):
             raise self.error(node, f"computing {node.op} on a constant of more than {limit:,} elements")
         try:
-            out = _numpy_op(node, ins, self)
-        except (ValueError, IndexError, TypeError) as exc:
+            with np.errstate(all="ignore"):
+                out = _numpy_op(node, ins, self)
+        except (ValueError, IndexError, TypeError, KeyError, ArithmeticError) as exc:
             raise self.error(node, f"cannot compute {node.op} on its constants: {_first_line(exc)}") from None
         self.consts[node.outputs[0]] = np.asarray(out)
 
@@ -743,20 +765,34 @@ class _Importer:
         if any(d != 1 for d in self.attr(node, "dilations", [1, 1])):
             raise self.error(node, f"dilations {self.attr(node, 'dilations')} are not supported (only 1)")
         groups = self.attr(node, "group", 1)
-        kernel = tuple(self.attr(node, "kernel_shape", [kh, kw]))
-        if kernel != (kh, kw):
-            raise self.error(node, f"kernel_shape {list(kernel)} disagrees with the weight {list(w_shape)}")
-        stride = tuple(self.attr(node, "strides", [1, 1]))
-        padding = self._pads(node, shape[1:], (kh, kw), stride)
-        layer = self.make(node, conv2d_layer, self.layer_name(node.name), shape, out_c, (kh, kw), stride, padding,
+        if not isinstance(groups, int) or groups < 1:
+            raise self.error(node, f"group {groups} must be a positive integer")
+        if tuple(self.attr(node, "kernel_shape", [kh, kw])) != (kh, kw):
+            raise self.error(node, f"kernel_shape {self.attr(node, 'kernel_shape')} disagrees with the weight {list(w_shape)}")
+        kernel, stride, padding = self._window(node, shape[1:], [kh, kw])
+        layer = self.make(node, conv2d_layer, self.layer_name(node.name), shape, out_c, kernel, stride, padding,
                           groups, inputs=self.srcs((x,)))
+        has_bias = len(node.inputs) > 2 and bool(node.inputs[2])
+        if has_bias:
+            self._bias_shape(node, node.inputs[2], out_c)
         if self.with_params:
             self.param(layer.name, "weight", self.float_param(node, w_name))
-            bias = self.float_param(node, node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else np.zeros(out_c)
-            self.param(layer.name, "bias", bias.reshape(out_c))
-        elif len(node.inputs) > 2 and node.inputs[2]:
-            self._bias_shape(node, node.inputs[2], out_c)
+            bias = self._broadcast_bias(node, node.inputs[2], out_c) if has_bias else np.zeros(out_c)
+            self.param(layer.name, "bias", bias)
         self.set_out(node, layer, bias_target=True)
+
+    def _window(self, node: _Node, hw: tuple[int, ...], kernel: list[int]) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+        """Kernel, strides and symmetric pads of a 2-D window, checked."""
+        stride = list(self.attr(node, "strides", [1, 1]))
+        for key, values in (("kernel_shape", kernel), ("strides", stride)):
+            if len(values) != 2 or not all(1 <= v <= 4096 for v in values):
+                raise self.error(node, f"{key} {values}: accelsim takes two sizes of 1..4096 (a 2-D window)")
+        if any(d != 1 for d in self.attr(node, "dilations", [1, 1])):
+            raise self.error(node, f"dilations {self.attr(node, 'dilations')} are not supported (only 1)")
+        padding = self._pads(node, hw, (kernel[0], kernel[1]), (stride[0], stride[1]))
+        if not all(0 <= p <= 4096 for p in padding):
+            raise self.error(node, f"pads {list(padding)}: accelsim takes paddings of 0..4096")
+        return (kernel[0], kernel[1]), (stride[0], stride[1]), padding
 
     def _pads(self, node: _Node, hw: tuple[int, ...], kernel: tuple[int, int], stride: tuple[int, ...]) -> tuple[int, int]:
         auto = self.attr(node, "auto_pad", "NOTSET")
@@ -942,8 +978,8 @@ class _Importer:
         if self.opset < 11:
             low, high = self.attr(node, "min", None), self.attr(node, "max", None)
         else:
-            low = float(self.const(node, node.inputs[1]).reshape(())) if len(node.inputs) > 1 and node.inputs[1] else None
-            high = float(self.const(node, node.inputs[2]).reshape(())) if len(node.inputs) > 2 and node.inputs[2] else None
+            low = self._scalar(node, node.inputs[1]) if len(node.inputs) > 1 and node.inputs[1] else None
+            high = self._scalar(node, node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
         if high is not None and high >= 3.0e38:
             high = None
         if low == 0.0 and high == 6.0:
@@ -1046,7 +1082,7 @@ class _Importer:
     def _scale(self, node: _Node, act: str, const: str, *, divide: bool) -> None:
         if math.prod(self.const_shape(node, const)) != 1:
             raise self._unsupported(node, f"{node.op} by a constant of shape {list(self.const_shape(node, const))}: only a scalar before a Softmax is supported")
-        c = float(self.const(node, const).reshape(()))
+        c = self._scalar(node, const)
         if not math.isfinite(c) or c == 0.0:
             raise self.error(node, f"{node.op} by {c}")
         view = self.act(node, act)
@@ -1070,13 +1106,7 @@ class _Importer:
 
     def _pool(self, node: _Node, kind: str) -> None:
         x, shape = self.plain_input(node, node.inputs[0], (3,))
-        kernel = tuple(self.attr(node, "kernel_shape", []))
-        if len(kernel) != 2:
-            raise self.error(node, f"kernel_shape {list(kernel)}: accelsim pools 2-D windows only")
-        if any(d != 1 for d in self.attr(node, "dilations", [1, 1])):
-            raise self.error(node, f"dilations {self.attr(node, 'dilations')} are not supported (only 1)")
-        stride = tuple(self.attr(node, "strides", [1, 1]))
-        padding = self._pads(node, shape[1:], kernel, stride)  # type: ignore[arg-type]
+        kernel, stride, padding = self._window(node, shape[1:], list(self.attr(node, "kernel_shape", [])))
         if kind == "avgpool" and any(padding) and not self.attr(node, "count_include_pad", 0):
             raise self.error(node, "count_include_pad=0 with padding is not supported (accelsim's average counts the zero padding)")
         layer = self.make(node, pool_layer, self.layer_name(node.name), kind, shape, kernel, stride, padding,
