@@ -194,3 +194,17 @@ def depthwise_block(batch: int | str = "N", c: int = 8, out: int = 16, seed: int
     h = g.node("Conv", [h, g.weight("pw.w", (out, c, 1, 1))], name="pw", kernel_shape=[1, 1])
     h = bn(g, h, out, "pw.bn")
     return g.model([batch, c, 16, 16], h, [batch, out, 8, 8])
+
+
+def branch_block(batch: int | str = "N", seed: int = 4) -> onnx.ModelProto:
+    """Two branches joined by Concat (a 1×1 conv, and a 3×3 max pool with padding), an average pool
+    counting its padding, Squeeze to a vector (PyTorch's ``x.squeeze(-1).squeeze(-1)``), Gemm."""
+    g = Graph(seed)
+    a = g.node("Conv", ["x", g.weight("a.w", (6, 4, 1, 1)), g.weight("a.b", (6,), 0.1)], name="a", kernel_shape=[1, 1])
+    b = g.node("MaxPool", ["x"], name="b", kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1])
+    h = g.node("Concat", [a, b], name="cat", axis=1)
+    h = g.node("AveragePool", [h], name="avg", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1)
+    h = g.node("GlobalMaxPool", [h], name="gmax")
+    h = g.node("Squeeze", [h, g.init("axes", np.array([2, 3], np.int64))], name="squeeze")
+    h = g.node("Gemm", [h, g.weight("fc.w", (10, 5))], name="fc")
+    return g.model([batch, 4, 8, 8], h, [batch, 5])

@@ -133,6 +133,22 @@ def test_depthwise_separable_block(tmp_path):
     assert net.forward_macs() == 4 * 64 * 9 * 8 + 4 * 64 * 16 * 8 == 51_200
 
 
+def test_branches_concat_and_pools(tmp_path):
+    """Concat of a 1×1 conv and a padded max pool, an average pool counting its padding, a global
+    max pool and Squeeze to a vector (a flatten layer), then Gemm."""
+    net = onnx_net(tmp_path, om.branch_block())
+    assert summary(net) == [
+        ("conv2d", (4, 8, 8), (6, 8, 8)), ("maxpool", (4, 8, 8), (4, 8, 8)), ("concat", (6, 8, 8), (10, 8, 8)),
+        ("avgpool", (10, 8, 8), (10, 4, 4)), ("maxpool", (10, 4, 4), (10, 1, 1)), ("flatten", (10, 1, 1), (10,)),
+        ("linear", (10,), (5,)),
+    ]
+    b, cat, avg = net.layers[1], net.layers[2], net.layers[3]
+    assert b.inputs == ("input",) and cat.inputs == ("a", "b") and cat.axis == 0
+    assert (b.kernel, b.stride, b.padding) == ((3, 3), (1, 1), (1, 1))
+    assert (avg.kernel, avg.stride, avg.padding) == ((3, 3), (2, 2), (1, 1))
+    assert net.forward_macs() == 4 * (64 * 6 * 4 + 10 * 5)
+
+
 def test_views_follow_reshapes_and_transposes():
     """A head split and merge is the identity; a transpose is its own inverse; a reshape that cuts
     an axis unevenly has no view."""
@@ -159,7 +175,8 @@ def test_views_follow_reshapes_and_transposes():
     (om.transformer_block, (4, 8, 16), 1e-3),  # GELU's erf form; accelsim's gelu is the tanh approximation
     (lambda: om.transformer_block(gelu="op", scale="qk"), (4, 8, 16), 1e-3),
     (om.depthwise_block, (4, 8, 16, 16), 1e-5),
-], ids=["resnet-block", "mlp", "transformer-tanh-gelu", "transformer-erf-gelu", "transformer-sdpa", "depthwise"])
+    (om.branch_block, (4, 4, 8, 8), 1e-5),
+], ids=["resnet-block", "mlp", "transformer-tanh-gelu", "transformer-erf-gelu", "transformer-sdpa", "depthwise", "branches"])
 def test_model_computes_what_onnx_computes(tmp_path, make, shape, tol):
     """The trainable model built from the imported network (its weights from the file, batch-norm
     running statistics included) gives ONNX's reference evaluator's output (eval mode), whatever
