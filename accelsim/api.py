@@ -31,7 +31,7 @@ from accelsim.report.writers import write_run_report
 from accelsim.sim.engine import simulate_step
 from accelsim.sim.result import ActionCounts, StepResult
 from accelsim.spec import load as spec_load
-from accelsim.spec.models import HardwareSpec, LayerListModel, OnnxModel, WorkloadSpec, derived_name, suggest
+from accelsim.spec.models import HardwareSpec, LayerListModel, WorkloadSpec, derived_name, suggest
 from accelsim.trace import Trace
 from accelsim.workload.builder import build_step
 from accelsim.workload.graph import GraphError, Network
@@ -104,28 +104,12 @@ def load_workload(path: str | Path, sets: Sequence[str] = ()) -> WorkloadSpec:
 
 
 def _onnx_batch(spec: WorkloadSpec, path: Path) -> WorkloadSpec:
-    """An ONNX workload without ``data.batch_size`` takes the graph input's fixed batch, written
-    into the spec so that the resolved configuration says what was simulated."""
-    if not isinstance(spec.model, OnnxModel) or "batch_size" in spec.data.model_fields_set:
+    """An ONNX workload without ``data.batch_size`` takes the graph's fixed batch (in the spec)."""
+    if getattr(spec.model, "onnx", None) is None:
         return spec
-    from accelsim.workload.onnx_import import graph_batch_size
+    from accelsim.workload.onnx_import import with_graph_batch
 
-    model = resolve_path(path.parent, spec.model.onnx)
-    direct = path.suffix.lower() == ".onnx" and model == path.resolve()
-    batch = graph_batch_size(path if direct else model, file=None if direct else str(path),
-                             field="" if direct else "model.onnx")
-    if batch is None:
-        return spec
-    data = spec.model_dump(mode="json", exclude_unset=True)
-    data.setdefault("data", {})["batch_size"] = batch
-    try:
-        return spec_load.validate_data("workload", data, str(path))  # type: ignore[return-value]
-    except InputError as exc:
-        raise InputError.single(
-            str(path if direct else model), "graph.input",
-            f"the input's batch dimension {batch:,} does not make a valid data.batch_size ({exc.problems[0].message}); "
-            "set data.batch_size",
-        ) from None
+    return with_graph_batch(spec, str(path))
 
 
 def load_hardware(path: str | Path, sets: Sequence[str] = ()) -> HardwareSpec:

@@ -66,11 +66,9 @@ def resolve_path(base_dir: Path, value: str) -> Path:
 def _from_onnx(spec: WorkloadSpec, model: OnnxModel, file: str, base_dir: Path) -> Network:
     """The ONNX file's graph; its initializers become the initial parameters of a trained workload.
     Given as the workload itself (``accelsim run net.onnx``), problems name the file as given."""
-    from accelsim.workload.onnx_import import import_onnx  # only ONNX workloads pay for its import
+    from accelsim.workload.onnx_import import import_onnx, named_model  # only ONNX workloads import it
 
-    path = resolve_path(base_dir, model.onnx)
-    direct = Path(file).suffix.lower() == ".onnx" and path == Path(file).resolve()
-    path = Path(file) if direct else path
+    path, direct = named_model(model.onnx, file, base_dir)
     return import_onnx(
         path, name=spec.name,
         batch_size=spec.data.batch_size if "batch_size" in spec.data.model_fields_set else None,

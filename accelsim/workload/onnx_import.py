@@ -213,6 +213,39 @@ def graph_batch_size(path: Path, *, file: str | None = None, field: str = "", la
     return None
 
 
+def named_model(value: str, file: str, base_dir: Path) -> tuple[Path, bool]:
+    """The ONNX file ``model: {onnx: value}`` of workload ``file`` names (relative to ``base_dir``),
+    and whether it is the workload itself (``accelsim run net.onnx``: then named as the user gave it)."""
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else base_dir / path
+    direct = Path(file).suffix.lower() == ".onnx" and path == Path(file).resolve()
+    return (Path(file) if direct else path), direct
+
+
+def with_graph_batch(spec: Any, file: str) -> Any:
+    """An ONNX workload (a :class:`~accelsim.spec.models.WorkloadSpec`) without ``data.batch_size``
+    takes the graph input's fixed batch, written into the spec so that the resolved configuration
+    says what was simulated; a symbolic batch leaves the spec as it is (batch 1)."""
+    from accelsim.spec import load as spec_load
+
+    if "batch_size" in spec.data.model_fields_set:
+        return spec
+    path, direct = named_model(spec.model.onnx, file, Path(file).parent)
+    batch = graph_batch_size(path, file=None if direct else file, field="" if direct else "model.onnx")
+    if batch is None:
+        return spec
+    data = spec.model_dump(mode="json", exclude_unset=True)
+    data.setdefault("data", {})["batch_size"] = batch
+    try:
+        return spec_load.validate_data("workload", data, file)
+    except InputError as exc:
+        raise InputError.single(
+            str(path), "graph.input",
+            f"the input's batch dimension {batch:,} does not make a valid data.batch_size ({exc.problems[0].message}); "
+            "set data.batch_size",
+        ) from None
+
+
 def _activation_inputs(graph: Any, label: str) -> list[Any]:
     inits = {t.name for t in graph.initializer}
     inputs = [v for v in graph.input if v.name not in inits]
