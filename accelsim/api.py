@@ -193,8 +193,14 @@ def _with(sets: Sequence[str]) -> str:
 
 
 def load_workload(path: str | Path, sets: Sequence[str] = ()) -> WorkloadSpec:
-    """Load a workload YAML, or a SCALE-Sim topology CSV as an inference workload."""
+    """Load a workload YAML, a SCALE-Sim topology CSV as an inference workload, or an ONNX model as
+    an analytic training workload (``--set phases=inference`` for the forward pass)."""
     path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        data = {"version": 1, "name": derived_name(path.stem, "onnx"), "model": {"onnx": str(path.resolve())}}
+        if sets:
+            data = spec_load.apply_sets(data, list(sets), str(path))
+        return _onnx_batch(spec_load.validate_data("workload", data, str(path)), path)  # type: ignore[arg-type]
     if path.suffix.lower() == ".csv":
         data = {
             "version": 1, "name": _safe_name(path.stem), "phases": "inference",
@@ -203,7 +209,16 @@ def load_workload(path: str | Path, sets: Sequence[str] = ()) -> WorkloadSpec:
         if sets:
             data = spec_load.apply_sets(data, list(sets), str(path))
         return spec_load.validate_data("workload", data, str(path))  # type: ignore[return-value]
-    return spec_load.load_workload(path, list(sets))
+    return _onnx_batch(spec_load.load_workload(path, list(sets)), path)
+
+
+def _onnx_batch(spec: WorkloadSpec, path: Path) -> WorkloadSpec:
+    """An ONNX workload without ``data.batch_size`` takes the graph's fixed batch (in the spec)."""
+    if getattr(spec.model, "onnx", None) is None:
+        return spec
+    from accelsim.workload.onnx_import import with_graph_batch
+
+    return with_graph_batch(spec, str(path))
 
 
 def load_hardware(path: str | Path, sets: Sequence[str] = ()) -> HardwareSpec:
@@ -402,6 +417,11 @@ def validate_file(path: Path, *, allow_long: bool = False) -> str:
     if path.suffix.lower() == ".csv":
         read_topology(path)
         return "SCALE-Sim topology"
+    if path.suffix.lower() == ".onnx":
+        spec = load_workload(path)
+        network = build_network(spec, str(path), path.parent)
+        budget.check_workload(spec, network, str(path), allow_long=allow_long)
+        return "ONNX model"
     data = load_yaml_file(path)
     if "entries" in data and "node_nm" in data:
         energy.load_table_file(path)

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from accelsim.hw.tech import SHIPPED_TABLES
+from accelsim.workload import onnx_import
 from conftest import HW_TEXT, HWCONFIGS, WORKLOAD_TEXT
 
 BIG = "9" * 5000
@@ -416,6 +417,89 @@ CSV_CASES: list[tuple[str, str | bytes | Callable[[Path], None], str]] = [
 
 
 # --------------------------------------------------------------------------------------------
+# ONNX models (validated alone, and run as a workload)
+
+
+def _onnx(nodes=None, inputs=None, inits=(), outputs=None, opset: int | None = 17, ir_version: int | None = None) -> bytes:
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="r")] if nodes is None else nodes
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])] if inputs is None else inputs
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])] if outputs is None else outputs
+    tensors = [t if not isinstance(t, tuple) else numpy_helper.from_array(t[1], t[0]) for t in inits]
+    graph = helper.make_graph(nodes, "g", inputs, outputs, tensors)
+    model = helper.make_model(graph, opset_imports=[] if opset is None else [helper.make_opsetid("", opset)])
+    if ir_version is not None:
+        model.ir_version = ir_version
+    return model.SerializeToString()
+
+
+def _tensor(name: str, dims: list[int], raw: bytes) -> object:
+    from onnx import TensorProto
+
+    t = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=dims)
+    t.raw_data = raw
+    return t
+
+
+def _onnx_cases() -> list[tuple[str, bytes | Callable[[Path], None], str]]:
+    from onnx import ModelProto, TensorProto, helper
+
+    vi = helper.make_tensor_value_info
+    gemm = [helper.make_node("Gemm", ["x", "w"], ["y"], name="fc")]
+    good = _onnx()
+    return [
+        ("onnx-not-protobuf", b"\xff\xfe not a model at all \x00\x01", "not an ONNX model: the file is not a valid ONNX protobuf"),
+        ("onnx-empty", b"", "not an ONNX model: the file is empty"),
+        ("onnx-truncated", good[: len(good) // 2], "net.onnx: not "),
+        ("onnx-yaml-text", WORKLOAD_TEXT.encode(), "not an ONNX model"),
+        ("onnx-no-graph", ModelProto(ir_version=8).SerializeToString(), "not an ONNX model: it has no graph"),
+        ("onnx-no-nodes", _onnx(nodes=[]), "graph: the graph has no nodes"),
+        ("onnx-no-inputs", _onnx(nodes=[helper.make_node("Relu", ["c"], ["y"], name="r")], inputs=[],
+                                 inits=[("c", np.ones((1, 4), np.float32))]), "graph.input: the graph has no inputs"),
+        ("onnx-absurd-initializer", _onnx(nodes=gemm, inits=[_tensor("w", [1 << 20, 1 << 20], b"")]),
+         "graph.initializer.0 'w': 1,099,511,627,776 elements (dims [1048576, 1048576]); at most 2,147,483,648 are read"),
+        ("onnx-initializer-short", _onnx(nodes=gemm, inits=[_tensor("w", [4, 1000], b"\0" * 4)]),
+         "graph.initializer.0 'w': dims [4, 1000] need 16,000 bytes of data, the file has 4"),
+        ("onnx-shape-inference", _onnx(nodes=gemm, inits=[("w", np.ones((3, 2), np.float32))]),
+         "net.onnx: shape inference failed: [ShapeInferenceError]"),
+        ("onnx-no-opset", _onnx(opset=None), "net.onnx: not a valid ONNX model"),
+        ("onnx-future-ir", _onnx(ir_version=99), "net.onnx: not a valid ONNX model: Your model ir_version 99 is higher"),
+        ("onnx-two-inputs", _onnx(inputs=[vi("x", TensorProto.FLOAT, [1, 4]), vi("z", TensorProto.FLOAT, [1, 4])]),
+         "graph.input: the graph has 2 inputs ('x', 'z'); accelsim networks have one"),
+        ("onnx-integer-input", _onnx(nodes=[helper.make_node("Cast", ["x"], ["y"], name="c", to=TensorProto.FLOAT)],
+                                     inputs=[vi("x", TensorProto.INT64, [1, 4])]),
+         "graph.input 'x': the input has element type 7; accelsim reads floating-point inputs"),
+        ("onnx-symbolic-axis", _onnx(inputs=[vi("x", TensorProto.FLOAT, ["N", "seq"])], outputs=[vi("y", TensorProto.FLOAT, ["N", "seq"])]),
+         "graph.input 'x': shape ['N', 'seq'] is not (batch, ...) with fixed sizes"),
+        ("onnx-five-axes", _onnx(inputs=[vi("x", TensorProto.FLOAT, [1, 2, 2, 2, 2])], outputs=[vi("y", TensorProto.FLOAT, [1, 2, 2, 2, 2])]),
+         "has 4 axes per sample; accelsim networks take (features), (tokens, features) or (channels, height, width)"),
+        ("onnx-huge-activation", _onnx(inputs=[vi("x", TensorProto.FLOAT, [1, 1 << 40])], outputs=[vi("y", TensorProto.FLOAT, [1, 1 << 40])]),
+         "a tensor of shape [1099511627776] is larger than 2,147,483,648 elements per sample"),
+        ("onnx-huge-batch", _onnx(inputs=[vi("x", TensorProto.FLOAT, [1 << 30, 4])], outputs=[vi("y", TensorProto.FLOAT, [1 << 30, 4])]),
+         "graph.input: the input's batch dimension 1,073,741,824 does not make a valid data.batch_size (must be less "
+         "than or equal to 1048576; got 1073741824); set data.batch_size"),
+        ("onnx-unsupported-op", _onnx(nodes=[helper.make_node("HardSigmoid", ["x"], ["y"], name="gate")]),
+         "node 0 'gate' (HardSigmoid): accelsim cannot map HardSigmoid (supported: Conv, Gemm"),
+        ("onnx-name-not-utf8", _onnx(nodes=[helper.make_node("Relu", ["x"], ["y"], name="zzname")]).replace(b"zzname", b"zz\xffame"),
+         "node 0: a name is not UTF-8 text (b'zz\\xffame')"),
+        ("onnx-conv-group-zero", _onnx(nodes=[helper.make_node("Conv", ["x", "w"], ["y"], name="c", group=0)],
+                                       inputs=[vi("x", TensorProto.FLOAT, [1, 2, 4, 4])], outputs=[vi("y", TensorProto.FLOAT, [1, 2, 2, 2])],
+                                       inits=[("w", np.ones((2, 2, 3, 3), np.float32))]),
+         "node 0 'c' (Conv): group 0 must be a positive integer"),
+        ("onnx-clip-bound-not-scalar", _onnx(nodes=[helper.make_node("Clip", ["x", "lo"], ["y"], name="c")],
+                                             inits=[("lo", np.zeros(4, np.float32))]),
+         "node 0 'c' (Clip): 'lo' must be a scalar constant; it has shape [4] and type float32"),
+        ("onnx-fifo", lambda p: os.mkfifo(p), "is a named pipe (FIFO), not a regular file; expected a serialized ONNX model"),
+        ("onnx-directory", lambda p: p.mkdir(), "is a directory, expected a serialized ONNX model"),
+        ("onnx-too-large", good, "serialized ONNX model is larger than the 64-byte limit"),
+    ]
+
+
+ONNX_CASES = _onnx_cases()
+
+
+# --------------------------------------------------------------------------------------------
 # flags: --set, --grid/--zip, -o, --out, --scheduler; commands on bad paths
 
 FLAG_CASES: list[Case] = [
@@ -697,6 +781,37 @@ def test_topology_csv(case, command, inputs, cli):
     assert _tree(inputs) == before
 
 
+@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize("case", ONNX_CASES, ids=[c[0] for c in ONNX_CASES])
+def test_onnx_model(case, command, inputs, cli, monkeypatch):
+    name, content, expect = case
+    path = inputs / "net.onnx"
+    if callable(content):
+        content(path)
+    else:
+        path.write_bytes(content)
+    if name == "onnx-too-large":
+        monkeypatch.setattr(onnx_import, "MAX_ONNX_BYTES", 64)
+    (inputs / "hw.yaml").write_text(HW_TEXT, encoding="utf-8")
+    before = _tree(inputs)
+    args = ["validate", "net.onnx"] if command == "validate" else ["run", "net.onnx", "hw.yaml", "--out", "out"]
+    code, out, err = cli(*args)
+    _one_line(code, out, err, 2, expect)
+    assert "net.onnx: " in err
+    assert _tree(inputs) == before
+
+
+def test_onnx_named_by_a_workload(inputs, cli):
+    """A workload naming a missing or unreadable ONNX file: the workload's field, then the file."""
+    (inputs / "w.yaml").write_text("version: 1\nname: w\nmodel: {onnx: nothere.onnx}\n", encoding="utf-8")
+    code, out, err = cli("validate", "w.yaml")
+    _one_line(code, out, err, 2, "w.yaml: model.onnx: nothere.onnx: serialized ONNX model not found")
+    (inputs / "bad.onnx").write_bytes(b"\xff\xfe")
+    (inputs / "w.yaml").write_text("version: 1\nname: w\nmodel: {onnx: bad.onnx}\n", encoding="utf-8")
+    code, out, err = cli("validate", "w.yaml")
+    _one_line(code, out, err, 2, "bad.onnx: not an ONNX model: the file is not a valid ONNX protobuf")
+
+
 @pytest.mark.parametrize("case", FLAG_CASES, ids=[c.id for c in FLAG_CASES])
 def test_flag(case, inputs, cli):
     _flag_fixtures(inputs, case.args)
@@ -710,9 +825,10 @@ def test_flag(case, inputs, cli):
 def test_corpus_size():
     """The corpus holds at least 150 distinct bad inputs (spec and data files count once though
     each is checked by validate and by run)."""
-    distinct = len(SPEC_CASES) + len(NPZ_CASES) + len(IDX_CASES) + len(TECH_CASES) + len(CSV_CASES) + len(FLAG_CASES)
-    assert distinct >= 150
-    ids = SPEC_IDS + [c[0] for c in NPZ_CASES + IDX_CASES + TECH_CASES + CSV_CASES] + [c.id for c in FLAG_CASES]
+    distinct = (len(SPEC_CASES) + len(NPZ_CASES) + len(IDX_CASES) + len(TECH_CASES) + len(CSV_CASES)
+                + len(ONNX_CASES) + len(FLAG_CASES))
+    assert distinct >= 150 and len(ONNX_CASES) >= 15
+    ids = SPEC_IDS + [c[0] for c in NPZ_CASES + IDX_CASES + TECH_CASES + CSV_CASES + ONNX_CASES] + [c.id for c in FLAG_CASES]
     assert len(ids) == len(set(ids))
 
 

@@ -15,6 +15,7 @@ no gradient for it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,7 +45,9 @@ from accelsim.nn.layers import (
 )
 from accelsim.workload.graph import NETWORK_INPUT, GraphError, Layer, Network, conv_out_size
 
-__all__ = ["GraphModel", "Node", "Param", "SGD", "TRAINABLE_TYPES", "build_model", "check_trainable"]
+__all__ = [
+    "GraphModel", "Node", "Param", "SGD", "TRAINABLE_TYPES", "build_model", "check_trainable", "initial_params_digest",
+]
 
 #: Graph layer types :func:`build_model` can train (every type but ``gemm``, a raw product of an
 #: inference trace with no tensors behind it).
@@ -337,7 +340,10 @@ def _check_layer(layer: Layer) -> None:
 
 def build_model(net: Network, rng: np.random.Generator, *, hook: GemmHook | None = None,
                 dtype: Any = np.float32) -> GraphModel:
-    """A :class:`GraphModel` for ``net``; weights drawn from ``rng`` in layer order.
+    """A :class:`GraphModel` for ``net``; weights drawn from ``rng`` in layer order, then replaced by
+    ``net.meta["initial_params"]`` where the network carries them (``{layer: {param or buffer:
+    array}}`` in the modules' layouts, e.g. from an ONNX file's initializers; ``rng`` is drawn from
+    all the same, so what it draws next does not depend on them).
 
     Raises :class:`~accelsim.workload.graph.GraphError` naming the layer for layer types that
     cannot be trained and for shapes these layers would not reproduce (e.g. ceil-mode windows).
@@ -351,9 +357,30 @@ def build_model(net: Network, rng: np.random.Generator, *, hook: GemmHook | None
         nodes.append(Node(module, inputs, layer))
         prev = layer.name
     model = GraphModel(nodes, input_shape=net.input_shape, name=net.name, dtype=np.dtype(dtype))
+    for lname, values in net.meta.get("initial_params", {}).items():
+        module = model[lname]
+        for key, value in values.items():
+            target = module.params[key] if key in module.params else module.buffers[key]
+            if target.shape != np.shape(value):
+                raise GraphError(lname, f"initial {key} has shape {list(np.shape(value))}, the layer's {list(target.shape)}")
+            np.copyto(target, value, casting="same_kind")
     if hook is not None:
         model.hook = hook
     return model
+
+
+def initial_params_digest(net: Network) -> str | None:
+    """SHA-256 of ``net.meta["initial_params"]`` (names, dtypes, shapes and bytes), ``None`` without."""
+    initial = net.meta.get("initial_params")
+    if not initial:
+        return None
+    digest = hashlib.sha256()
+    for lname in sorted(initial):
+        for key in sorted(initial[lname]):
+            value = np.ascontiguousarray(initial[lname][key])
+            digest.update(f"{lname}\0{key}\0{value.dtype.str}\0{value.shape}\0".encode())
+            digest.update(value.tobytes())
+    return digest.hexdigest()
 
 
 def _make_layer(layer: Layer, rng: np.random.Generator, *, dtype: Any, needs_input_grad: bool) -> Module:

@@ -63,7 +63,7 @@ from accelsim.nn.layers import (
     Select,
     SoftmaxCrossEntropy,
 )
-from accelsim.nn.model import SGD, GraphModel, Node, Param, StepObserver, build_model
+from accelsim.nn.model import SGD, GraphModel, Node, Param, StepObserver, build_model, initial_params_digest
 from accelsim.numerics import elementary
 from accelsim.numerics.blocks import block_spec, hadamard, quantize_blocks
 from accelsim.numerics.formats import is_block
@@ -921,6 +921,7 @@ def training_key(net: Network, data: Dataset, policy: PrecisionPolicy, training:
         "training": training.model_dump(mode="json", exclude={"seeds"}),
         "seed": seed,
         "data": digest.hexdigest(),
+        **({"initial_params": initial_params_digest(net)} if net.meta.get("initial_params") else {}),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
 

@@ -332,7 +332,10 @@ def _pick_model(annotation: Any, node: Any) -> type[BaseModel] | None:
         t = m.model_fields.get("type")
         if t is not None and kind in typing.get_args(t.annotation):
             return m
-    return max(models, key=lambda m: len(set(m.model_fields) & set(node)))
+    def own(m: type[BaseModel]) -> set[str]:  # the keys that name this member (model: {onnx: ...})
+        return set(m.model_fields).difference(*(o.model_fields for o in models if o is not m))
+
+    return max(models, key=lambda m: (len(own(m) & set(node)), len(set(m.model_fields) & set(node))))
 
 
 def _item_type(annotation: Any, elem: Any) -> Any:

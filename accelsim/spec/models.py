@@ -385,6 +385,15 @@ class TopologyModel(StrictModel):
     topology: str = Field(description="path to the CSV, relative to the workload file")
 
 
+class OnnxModel(StrictModel):
+    """An ONNX file (e.g. from ``torch.onnx.export``): its graph, after shape inference, becomes the
+    network; a trained workload starts from the file's initializers. The batch size is
+    ``data.batch_size`` when the workload gives one, else the graph input's fixed batch dimension
+    (1 when it is symbolic)."""
+
+    onnx: str = Field(description="path to the .onnx file, relative to the workload file")
+
+
 def _model_discriminator(value: Any) -> str:
     if isinstance(value, BaseModel):  # serializing
         return type(value).__name__
@@ -393,6 +402,8 @@ def _model_discriminator(value: Any) -> str:
             return "ZooModel"
         if "topology" in value:
             return "TopologyModel"
+        if "onnx" in value:
+            return "OnnxModel"
     return "LayerListModel"
 
 
@@ -401,6 +412,7 @@ ModelSpec = Annotated[
         Annotated[LayerListModel, Tag("LayerListModel")],
         Annotated[ZooModel, Tag("ZooModel")],
         Annotated[TopologyModel, Tag("TopologyModel")],
+        Annotated[OnnxModel, Tag("OnnxModel")],
     ],
     Discriminator(_model_discriminator),
 ]

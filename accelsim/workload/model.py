@@ -1,4 +1,4 @@
-"""Build the resolved :class:`Network` of a workload spec (layer list, zoo entry or topology)."""
+"""Build the resolved :class:`Network` of a workload spec (layer list, zoo entry, topology or ONNX file)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from accelsim.spec.models import (
     GemmLayerSpec,
     LayerListModel,
     LinearLayerSpec,
+    OnnxModel,
     PlainLayerSpec,
     PoolLayerSpec,
     SelectLayerSpec,
@@ -51,6 +52,8 @@ def build_network(spec: WorkloadSpec, file: str, base_dir: Path) -> Network:
         return _from_layers(spec.name, model, batch, file)
     if isinstance(model, ZooModel):
         return _from_zoo(model, batch, file)
+    if isinstance(model, OnnxModel):
+        return _from_onnx(spec, model, file, base_dir)
     assert isinstance(model, TopologyModel)
     return read_topology(resolve_path(base_dir, model.topology), batch_size=batch)
 
@@ -58,6 +61,20 @@ def build_network(spec: WorkloadSpec, file: str, base_dir: Path) -> Network:
 def resolve_path(base_dir: Path, value: str) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else base_dir / path
+
+
+def _from_onnx(spec: WorkloadSpec, model: OnnxModel, file: str, base_dir: Path) -> Network:
+    """The ONNX file's graph; its initializers become the initial parameters of a trained workload.
+    Given as the workload itself (``accelsim run net.onnx``), problems name the file as given."""
+    from accelsim.workload.onnx_import import import_onnx, named_model  # only ONNX workloads import it
+
+    path, direct = named_model(model.onnx, file, base_dir)
+    return import_onnx(
+        path, name=spec.name,
+        batch_size=spec.data.batch_size if "batch_size" in spec.data.model_fields_set else None,
+        with_params=spec.trained, file=None if direct else file, field="" if direct else "model.onnx",
+        label=file if direct else str(path),
+    )
 
 
 def _from_zoo(model: ZooModel, batch: int, file: str) -> Network:
