@@ -192,24 +192,26 @@ def _with(sets: Sequence[str]) -> str:
     return f", with {', '.join(sets)}" if sets else ""
 
 
+def implied_workload(path: Path) -> dict | None:
+    """The workload a model file stands for: a SCALE-Sim topology CSV is an inference workload, an
+    ONNX model an analytic training workload; None for a workload YAML."""
+    kind = {".onnx": "onnx", ".csv": "topology"}.get(path.suffix.lower())
+    if kind is None:
+        return None
+    data = {"version": 1, "name": derived_name(path.stem, kind), "model": {kind: str(path.resolve())}}
+    return {**data, "phases": "inference"} if kind == "topology" else data
+
+
 def load_workload(path: str | Path, sets: Sequence[str] = ()) -> WorkloadSpec:
     """Load a workload YAML, a SCALE-Sim topology CSV as an inference workload, or an ONNX model as
     an analytic training workload (``--set phases=inference`` for the forward pass)."""
     path = Path(path)
-    if path.suffix.lower() == ".onnx":
-        data = {"version": 1, "name": derived_name(path.stem, "onnx"), "model": {"onnx": str(path.resolve())}}
-        if sets:
-            data = spec_load.apply_sets(data, list(sets), str(path))
-        return _onnx_batch(spec_load.validate_data("workload", data, str(path)), path)  # type: ignore[arg-type]
-    if path.suffix.lower() == ".csv":
-        data = {
-            "version": 1, "name": _safe_name(path.stem), "phases": "inference",
-            "model": {"topology": str(path.resolve())},
-        }
-        if sets:
-            data = spec_load.apply_sets(data, list(sets), str(path))
-        return spec_load.validate_data("workload", data, str(path))  # type: ignore[return-value]
-    return _onnx_batch(spec_load.load_workload(path, list(sets)), path)
+    data = implied_workload(path)
+    if data is None:
+        return _onnx_batch(spec_load.load_workload(path, list(sets)), path)
+    if sets:
+        data = spec_load.apply_sets(data, list(sets), str(path))
+    return _onnx_batch(spec_load.validate_data("workload", data, str(path)), path)  # type: ignore[arg-type]
 
 
 def _onnx_batch(spec: WorkloadSpec, path: Path) -> WorkloadSpec:
@@ -223,10 +225,6 @@ def _onnx_batch(spec: WorkloadSpec, path: Path) -> WorkloadSpec:
 
 def load_hardware(path: str | Path, sets: Sequence[str] = ()) -> HardwareSpec:
     return spec_load.load_hardware(Path(path), list(sets))
-
-
-def _safe_name(stem: str) -> str:
-    return derived_name(stem, "topology")
 
 
 @dataclass(frozen=True)

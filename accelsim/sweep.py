@@ -327,12 +327,10 @@ def check_cost(plan: SweepPlan, points: list[Point], jobs: int | None = None, *,
 
 
 def _load_base(path: Path) -> dict:
-    if path.suffix.lower() == ".csv":
-        from accelsim.spec.models import derived_name
+    from accelsim.api import implied_workload
 
-        return {"version": 1, "name": derived_name(path.stem, "topology"), "phases": "inference",
-                "model": {"topology": str(path.resolve())}}
-    return load_yaml_file(path)
+    implied = implied_workload(path)
+    return implied if implied is not None else load_yaml_file(path)
 
 
 # ------------------------------------------------------------------------------------------------

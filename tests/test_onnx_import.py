@@ -371,3 +371,21 @@ def test_onnx_model_spec(tmp_path, cli):
         f"accelsim: error: {tmp_path / 'a.yaml'}: model.input: unknown key 'input' (allowed: onnx)",
         f"accelsim: error: {tmp_path / 'b.yaml'}: model.onnx: must be a valid string; got 3",
     ]
+
+
+def test_an_onnx_model_is_swept_like_a_workload_file(tmp_path):
+    """`accelsim sweep net.onnx hw.yaml --grid ...` takes the model as run does (a timed training
+    step of the graph), and every point's figures are the ones run gives for it."""
+    from accelsim import sweep
+
+    path = om.save(om.resnet_block(batch=8), tmp_path / "block.onnx")
+    plan = sweep.inline_plan(path, HWCONFIGS / "int4-32x32.yaml", ["array.rows=16,32"])
+    outcome = sweep.run_sweep(plan, tmp_path / "s", jobs=1)
+    assert (outcome.ok, outcome.failed) == (2, 0)
+    import csv
+
+    with open(tmp_path / "s" / "results.csv", newline="") as fh:
+        rows = {r["array.rows"]: r for r in csv.DictReader(fh)}
+    assert set(rows) == {"16", "32"}
+    one = api.run(path, HWCONFIGS / "int4-32x32.yaml", sets=["array.rows=16"], write=False, cache_dir=None, jobs=1)
+    assert float(rows["16"]["speedup"]) == pytest.approx(one.summary["speedup"], rel=1e-9)
