@@ -96,46 +96,52 @@ def element_grid(element: str) -> np.ndarray:
     return grid
 
 
-def _quantum_exponent(a: np.ndarray, element: str) -> np.ndarray:
-    """Per element of ``a`` (float64, >= 0): the exponent of the spacing of the element grid
-    around it, ``max(floor(log2 a), emin) − m`` for a float element (0 for int4, −6 for int8)."""
-    if element == "int4":
-        return np.zeros(a.shape, np.int64)
-    if element == "int8":
-        return np.full(a.shape, -6, np.int64)
-    f = get_format(element)
-    e = (a.view(np.int64) >> 52) - 1023          # floor(log2 a) for normal float64 (a >= 0)
-    np.maximum(e, 1 - f.bias, out=e)
-    e -= f.mantissa_bits
-    return e
+def _pow2(e: np.ndarray) -> np.ndarray:
+    """2.0**e (float64) for integer exponents within the normal range, built from the bits."""
+    bits = e + 1023
+    bits <<= 52
+    return bits.view(np.float64)
 
 
 def round_elements(y: np.ndarray, element: str, *, stochastic: bool = False,
                    rng: np.random.Generator | None = None) -> np.ndarray:
     """``y`` (float64) rounded to the element format, saturating at its largest value; NaN stays
-    NaN. With ``q = 2**k`` the grid spacing around ``|y|`` (:func:`_quantum_exponent`), ``|y|/q``
-    is exact (a power of two) and lies between the integer codes of the neighbours ``lower`` and
-    ``upper``. Nearest: ``rint(|y|/q)·q``, ties to the even integer, which is the even code (the
-    last mantissa bit) — decided on ``y`` itself, with no intermediate rounding. Stochastic:
-    ``floor(|y|/q + u)·q`` with ``u`` uniform in [0, 1): the upper neighbour with probability
+    NaN. With ``q = 2**k`` the grid spacing around ``|y|`` (``k = max(floor(log2|y|), emin) − m``
+    for a float element; 0 for int4, −6 for int8), ``|y|/q`` is exact (a power of two) and lies
+    between the integer codes of the neighbours ``lower`` and ``upper``. Nearest:
+    ``rint(|y|/q)·q``, ties to the even integer, which is the even code (the last mantissa bit) —
+    decided on ``y`` itself, with no intermediate rounding. Stochastic: ``floor(|y|/q + u)·q`` with
+    ``u`` uniform in [0, 1): the upper neighbour with probability
     ``(|y| − lower) / (upper − lower)``."""
     if stochastic and not isinstance(rng, np.random.Generator):
         raise ValueError("stochastic rounding needs rng=numpy.random.Generator")
     top = element_grid(element)[-1]
     a = np.absolute(y, dtype=np.float64)
-    np.minimum(a, top, out=a)
-    nan = np.isnan(a)
-    has_nan = bool(nan.any())
+    np.minimum(a, top, out=a)                    # NaN stays NaN
+    has_nan = a.size and math.isnan(float(np.sum(a)))   # values <= top: the sum is finite unless NaN
     if has_nan:
+        nan = np.isnan(a)
         a[nan] = 0.0
-    k = _quantum_exponent(a, element)
-    np.ldexp(a, -k, out=a)
+    if element in ("int4", "int8"):
+        k = None
+        if element == "int8":
+            a *= 64.0
+    else:
+        f = get_format(element)
+        k = a.view(np.int64) >> 52              # biased exponent of a (a >= 0)
+        np.maximum(k, 1 - f.bias + 1023, out=k)
+        k -= 1023 + f.mantissa_bits             # the quantum's exponent
+        q = _pow2(k)
+        np.divide(a, q, out=a)                   # exact: a power of two
     if stochastic:
         a += rng.random(a.shape)
         np.floor(a, out=a)
     else:
         np.rint(a, out=a)
-    np.ldexp(a, k, out=a)
+    if k is not None:
+        a *= q
+    elif element == "int8":
+        a /= 64.0
     np.minimum(a, top, out=a)                    # rounding up from just below the top
     out = np.copysign(a, y, out=a)
     if has_nan:
@@ -247,11 +253,14 @@ def hadamard(x: np.ndarray, signs: np.ndarray, *, axis: int) -> np.ndarray:
         return np.moveaxis(out, -1, ax)
     lead = out.shape[:-1]
     v = out[..., :full].reshape(*lead, full // n, n) * signs
+    spare = np.empty_like(v)
     h = 1
     while h < n:   # butterfly stage: (v_j, v_{j+h}) -> (v_j + v_{j+h}, v_j - v_{j+h}) in blocks of 2h
         w = v.reshape(*lead, full // n, n // (2 * h), 2, h)
-        a, b = w[..., 0, :], w[..., 1, :]
-        v = np.stack((a + b, a - b), axis=-2).reshape(*lead, full // n, n)
+        d = spare.reshape(w.shape)
+        np.add(w[..., 0, :], w[..., 1, :], out=d[..., 0, :])
+        np.subtract(w[..., 0, :], w[..., 1, :], out=d[..., 1, :])
+        v, spare = spare, v
         h *= 2
     out[..., :full] = v.reshape(*lead, full) / math.sqrt(n)
     return np.moveaxis(out, -1, ax)
