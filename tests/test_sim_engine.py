@@ -368,6 +368,25 @@ def test_grouped_events_agree_with_tile_by_tile_replay():
     assert simulate_step(uniform, m).cycles == pytest.approx(simulate_step(uniform, m, max_tile_events=None).cycles, rel=0.002)
 
 
+def test_tile_events_is_a_hardware_file_setting(tmp_path):
+    """`simulation.tile_events` in the hardware file (or --set) bounds the events per run of
+    tiles; null replays tile by tile: the same result as asking the engine for it directly."""
+    log_default: list = []
+    log_fine: list = []
+    setup = api.prepare(WORKLOADS / "resnet18.yaml", HWCONFIGS / "int4-16x16-membound.yaml", sets=["data.batch_size=2"])
+    fine = api.prepare(WORKLOADS / "resnet18.yaml", HWCONFIGS / "int4-16x16-membound.yaml",
+                       sets=["data.batch_size=2", "simulation.tile_events=null"])
+    assert setup.machine.spec.simulation.tile_events == 48 and fine.machine.spec.simulation.tile_events is None
+    assert fine.baseline_machine.spec.simulation.tile_events is None          # the baseline follows
+    trace = api.build_traces(setup.network, "training", api.StepPlan(((2, 1),)), setup.policy)[0]
+    a = simulate_step(trace, setup.machine, log=log_default)
+    b = simulate_step(trace, fine.machine, log=log_fine)
+    assert b == simulate_step(trace, setup.machine, max_tile_events=None)
+    assert len(log_fine) > len(log_default) and a.cycles != b.cycles
+    with pytest.raises(InputError, match="simulation.tile_events"):
+        api.prepare(WORKLOADS / "resnet18.yaml", HWCONFIGS / "int4-16x16-membound.yaml", sets=["simulation.tile_events=1"])
+
+
 def test_events_depend_on_tiles_not_macs():
     """A GEMM a million times larger has more tiles but no more events, and replays as fast."""
     m = machine(rows=32, cols=32, ifmap=256, filt=256, ofmap=128, gbps=512)

@@ -55,6 +55,7 @@ from accelsim.sim.components import Accelerator, DmaEngine, LogEntry, Unit
 from accelsim.sim.fold import plan_gemm, sram_accesses
 from accelsim.sim.fusion import plan_residency
 from accelsim.sim.result import ActionCounts, OpResult, StepResult
+from accelsim.spec.models import SimulationSpec
 from accelsim.sim.tiling import (
     Capacity,
     GemmShape,
@@ -67,8 +68,10 @@ from accelsim.sim.tiling import (
 )
 from accelsim.trace import TENSOR_REDUCTIONS, VECTOR_OPS, GemmOp, Op, RescaleOp, Trace, VectorOp, rescale_passes
 
-#: Default bound on the events of one run of tiles (see :func:`event_boundaries`).
-MAX_TILE_EVENTS = 48
+#: Default bound on the events of one run of tiles (see :func:`event_boundaries`); a machine's
+#: ``simulation.tile_events`` sets it per machine.
+MAX_TILE_EVENTS = SimulationSpec.model_fields["tile_events"].default
+_FROM_MACHINE: Any = object()
 
 
 @dataclass(frozen=True)
@@ -442,14 +445,17 @@ def simulate_step(
     machine: Machine,
     *,
     log: list[LogEntry] | None = None,
-    max_tile_events: int | None = MAX_TILE_EVENTS,
+    max_tile_events: int | None = _FROM_MACHINE,
 ) -> StepResult:
     """Replay one step of ``trace`` on ``machine``; return per-op timings and action counts.
 
     ``log``, if given, receives every tile event as ``(op index, "load"|"compute"|"write", event
     index, start cycle, end cycle)`` in the order they start. ``max_tile_events=None`` makes every
-    SRAM tile its own event (slow on big ops; for checking the grouping).
+    SRAM tile its own event (slow on big ops; for checking the grouping); by default the machine's
+    ``simulation.tile_events``.
     """
+    if max_tile_events is _FROM_MACHINE:
+        max_tile_events = machine.spec.simulation.tile_events
     env = simpy.Environment()
     hw = Accelerator(env, machine)
     plans = plan_ops(trace, machine, hw.capacity, max_tile_events)
