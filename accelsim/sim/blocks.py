@@ -90,10 +90,15 @@ def gemm_block_counts(op: GemmOp, info: BlockGemm | None, counts: ActionCounts) 
         counts.tensor_scale_products += op.m * op.n * op.count
 
 
+def operand_tensor_scale_bits(fmt: str) -> int:
+    """Bits of the per-tensor scale an operand of this format carries (NVFP4: 32, else 0)."""
+    return TENSOR_SCALE_BITS if is_block(fmt) and has_tensor_scale(fmt) else 0
+
+
 def gemm_tensor_scale_bits(op: GemmOp) -> int:
     """DRAM bits of the per-tensor scales a GEMM reads: 32 per operand that carries one (read once
     per op; the engine's operand refetches reload the elements and block scales, not this)."""
-    return sum(TENSOR_SCALE_BITS for f in (op.a_format, op.b_format) if is_block(f) and has_tensor_scale(f))
+    return operand_tensor_scale_bits(op.a_format) + operand_tensor_scale_bits(op.b_format)
 
 
 def rescale_block_counts(op: RescaleOp, counts: ActionCounts) -> None:
@@ -111,7 +116,7 @@ def rescale_block_counts(op: RescaleOp, counts: ActionCounts) -> None:
 
 def rescale_tensor_scale_bits(op: RescaleOp) -> int:
     """DRAM bits of the per-tensor scale a rescale op writes with each output copy (NVFP4: 32)."""
-    return TENSOR_SCALE_BITS * op.copies if is_block(op.out_format) and has_tensor_scale(op.out_format) else 0
+    return operand_tensor_scale_bits(op.out_format) * op.copies
 
 
 def scale_share(fmt: str) -> float:

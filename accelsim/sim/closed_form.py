@@ -23,6 +23,7 @@ from accelsim.sim.blocks import (
     gemm_block_counts,
     gemm_blocks,
     gemm_tensor_scale_bits,
+    operand_tensor_scale_bits,
     rescale_block_counts,
     rescale_tensor_scale_bits,
     scale_share,
@@ -97,8 +98,8 @@ def op_counts(
         counts.sram_read_bits["filter"] += acc.filter_reads * b_bits * op.count
         counts.sram_read_bits["ofmap"] += acc.ofmap_reads * acc_bits * op.count
         counts.sram_write_bits["ofmap"] += (partial * acc_bits + op.m * op.n * out_bits) * op.count
-        counts.sram_write_bits["ifmap"] += op.a_tensor_elements * a_bits + gemm_tensor_scale_bits(op)
-        counts.sram_write_bits["filter"] += op.b_tensor_elements * b_bits
+        counts.sram_write_bits["ifmap"] += op.a_tensor_elements * a_bits + operand_tensor_scale_bits(op.a_format)
+        counts.sram_write_bits["filter"] += op.b_tensor_elements * b_bits + operand_tensor_scale_bits(op.b_format)
     elif isinstance(op, RescaleOp):
         counts.rescale_elements += op.elements * rescale_passes(op)
         rescale_block_counts(op, counts)

@@ -55,6 +55,7 @@ from accelsim.sim.blocks import (
     gemm_block_counts,
     gemm_blocks,
     gemm_tensor_scale_bits,
+    operand_tensor_scale_bits,
     rescale_block_counts,
     rescale_tensor_scale_bits,
     scale_share,
@@ -186,8 +187,8 @@ def _plan_gemm(
     counts.sram_read_bits["ofmap"] += acc.ofmap_reads * acc_bits * op.count
     counts.sram_write_bits["ofmap"] += (partial * acc_bits + op.m * op.n * out_bits) * op.count
     # DRAM fills and write-backs, from the tiling
-    counts.sram_write_bits["ifmap"] += round(tot["a_bits"]) + scale_bits
-    counts.sram_write_bits["filter"] += round(tot["b_bits"])
+    counts.sram_write_bits["ifmap"] += round(tot["a_bits"]) + operand_tensor_scale_bits(op.a_format)
+    counts.sram_write_bits["filter"] += round(tot["b_bits"]) + operand_tensor_scale_bits(op.b_format)
     counts.sram_write_bits["ofmap"] += round(tot["z_read_bits"])
     counts.sram_read_bits["ofmap"] += write_bits
     counts.dram_read_bits, counts.dram_write_bits = read_bits, write_bits
