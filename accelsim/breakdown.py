@@ -36,9 +36,10 @@ stage                     cycles of the run up to and including this stage
 ``fill_drain``            Σ GEMM compute cycles (fill and drain of every fold added)
 ``memory_stalls``         Σ GEMM total cycles (the array waiting for DRAM or a buffer half during
                           its own ops)
-``rescale``               + cycles the array is idle while only the rescale unit works (reductions
-                          and requantization: quantization work), and half of those while both the
-                          rescale and the vector unit work
+``rescale``               + cycles the array is idle while only quantization work runs (the
+                          rescale unit's reductions, block scales and requantization, and the
+                          Hadamard transforms of block-scaled recipes on the vector unit), and half
+                          of those while quantization and other vector work both run
 ``vector``                + cycles the array is idle while only the vector unit works, and the other
                           half of those while both work
 ``idle``                  + cycles the array is idle while neither works (waits with nothing
@@ -88,11 +89,13 @@ from accelsim.energy import COMPONENTS, energy_breakdown_pj
 from accelsim.hw.machine import Machine, Mode, operand_bits
 from accelsim.hw.tech import TechTable
 from accelsim.numerics.formats import parse_mode
-from accelsim.sim.result import ActionCounts, StepResult
+from accelsim.sim.result import ActionCounts, OpResult, StepResult
+from accelsim.trace import VectorOp
 
 __all__ = [
     "STAGES", "RunSteps", "comparison_modes", "peak_speedup", "step_cycles", "run_cycles",
     "speedup_breakdown", "energy_ratio_breakdown", "run_energy_breakdown_pj", "breakdown",
+    "is_quantization_op", "quantization_stats",
 ]
 
 #: The cumulative stages of a run's cycles, in chain order (``peak`` first; see the module doc).
@@ -104,7 +107,8 @@ _DESCRIPTIONS = {
     "mapping": "edge folds padded to the whole array and SIMD lanes the shortened dimension leaves idle",
     "fill_drain": "fill and drain of every fold (the systolic skew, and ws/is preloads)",
     "memory_stalls": "the array waiting for DRAM or a free buffer half during its own GEMMs",
-    "rescale": "the array idle while the rescale unit works (reductions and requantization)",
+    "rescale": "the array idle while quantization work runs (the rescale unit's reductions, block scales "
+               "and requantization; Hadamard transforms on the vector unit)",
     "vector": "the array idle while the vector unit works (activations, normalization, loss, update)",
     "idle": "the array idle while no other unit works (dependency waits)",
 }
@@ -167,13 +171,20 @@ def peak_speedup(policy: Machine, baseline: Machine) -> dict[str, Any]:
 # cycles
 
 
+def is_quantization_op(r: OpResult) -> bool:
+    """Quantization work: the rescale unit's ops, and the Hadamard transforms block-scaled recipes
+    run on the vector unit before quantizing (``vector`` op ``hadamard``)."""
+    return r.unit == "rescale" or (isinstance(r.op, VectorOp) and r.op.op == "hadamard")
+
+
 def _idle_split(step: StepResult) -> dict[str, float]:
     """Cycles of the step in which the array is idle, by which other units are busy then."""
     edges: list[tuple[int, int, str]] = []
     for r in step.ops:
         if r.total_cycles > 0:
-            edges.append((r.start_cycle, 1, r.unit))
-            edges.append((r.start_cycle + r.total_cycles, -1, r.unit))
+            unit = "rescale" if is_quantization_op(r) else r.unit
+            edges.append((r.start_cycle, 1, unit))
+            edges.append((r.start_cycle + r.total_cycles, -1, unit))
     edges.sort(key=lambda e: e[0])
     active = {"array": 0, "rescale": 0, "vector": 0}
     out = {"rescale": 0.0, "vector": 0.0, "idle": 0.0}
@@ -232,6 +243,29 @@ def run_cycles(run: RunSteps, comparison: Mode) -> dict[str, float]:
         values = [c[stage] * n for c, n in per]
         out[stage] = sum(values) if all(isinstance(v, int) for v in values) else math.fsum(values)
     return out
+
+
+def quantization_stats(run: RunSteps) -> dict[str, Any]:
+    """What quantization costs a run, summed over its steps (each shape times its number of steps):
+
+    ``quantization_cycles``: cycles the quantization ops ran (:func:`is_quantization_op`: the rescale
+    unit's ops and the Hadamard transforms), their memory stalls included; work that overlaps other
+    units counts in full here. ``quantization_exposed_cycles``: the part of them the array sat idle
+    for (the ``rescale`` stage of :func:`speedup_breakdown`). ``scale_bit_overhead``: the share of
+    the run's DRAM bits that are block and tensor scales (MXFP4 operands: 0.25 of 4.25 bits; 0
+    without block formats). ``dram_scale_bits``: those bits.
+    """
+    busy = scale = dram = 0
+    exposed = 0.0
+    for step, n in run.steps:
+        busy += n * sum(r.total_cycles for r in step.ops if is_quantization_op(r))
+        exposed += n * _idle_split(step)["rescale"]
+        scale += n * step.counts.dram_scale_bits
+        dram += n * (step.counts.dram_read_bits + step.counts.dram_write_bits)
+    return {
+        "quantization_cycles": busy, "quantization_exposed_cycles": exposed,
+        "scale_bit_overhead": scale / dram if dram else 0.0, "dram_scale_bits": scale,
+    }
 
 
 def speedup_breakdown(policy: RunSteps, baseline: RunSteps) -> dict[str, Any]:

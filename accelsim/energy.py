@@ -8,12 +8,16 @@ that price it and in nothing else:
 ==========  ==================================================================================
 component   sum over
 ==========  ==================================================================================
-mac         MACs by mode × ``mac.<mode>``  +  MACs by accumulator format × ``accumulate.<format>``
+mac         MACs by mode × ``mac.<mode>``  +  accumulator adds by format × ``accumulate.<format>``
+            + block partial sums by scale format × ``scale_multiply.<scale>`` + tensor-scale
+            products × ``tensor_scale_multiply`` (block dot products: :mod:`accelsim.hw.blockmac`)
 sram        bits read/written per buffer × ``sram.read_bit``/``sram.write_bit`` at that buffer's
             capacity (see :func:`sram_bit_pj`)
 dram        bits read × ``dram.read_bit`` + bits written × ``dram.write_bit``
-rescale     element passes × ``rescale.element``
-vector      lane operations by format × ``vector.<format>``
+rescale     element passes × ``rescale.element`` + block scales by format × ``block_scale.<scale>``
+            + random bits × ``random_bit``
+vector      lane operations by format × ``vector.<format>`` + Hadamard butterflies by format ×
+            ``butterfly.<format>``
 leakage     ``leakage.power_density`` × the machine's area × the time (cycles / clock)
 ==========  ==================================================================================
 
@@ -103,6 +107,11 @@ def _mode_pj(table: TechTable, kind: str, mode_name: str) -> float:
     return table.value(kind, mode_key(a, b), f"{kind}.{mode_name}")
 
 
+def _keyed(table: TechTable, kind: str, counted: Any) -> list[float]:
+    """count × entry for every key of a counter priced by ``<kind>.<key>`` entries."""
+    return [n * table.value(kind, key, f"{kind}.{key}") for key, n in counted.items() if n]
+
+
 def leakage_power_mw(machine: Machine, table: TechTable) -> float:
     """Static power of the whole machine, mW (power density × area)."""
     return table.value("leakage.power_density") * area_mm2(machine, table)["total"]
@@ -120,6 +129,8 @@ def energy_breakdown_pj(counts: ActionCounts, machine: Machine, table: TechTable
     mac = math.fsum(
         [n * _mode_pj(table, "mac", mode) for mode, n in counts.macs.items() if n]
         + [n * table.value("accumulate", fmt, f"accumulate.{fmt}") for fmt, n in counts.accumulations.items() if n]
+        + _keyed(table, "scale_multiply", counts.block_partial_sums)
+        + ([counts.tensor_scale_products * table.value("tensor_scale_multiply")] if counts.tensor_scale_products else [])
     )
     sram_terms = []
     for buffer in BUFFERS:
@@ -136,10 +147,12 @@ def energy_breakdown_pj(counts: ActionCounts, machine: Machine, table: TechTable
         counts.dram_read_bits * table.value("dram.read_bit") if counts.dram_read_bits else 0.0,
         counts.dram_write_bits * table.value("dram.write_bit") if counts.dram_write_bits else 0.0,
     ])
-    rescale = counts.rescale_elements * table.value("rescale.element") if counts.rescale_elements else 0.0
-    vector = math.fsum(
-        n * table.value("vector", fmt, f"vector.{fmt}") for fmt, n in counts.vector_elements.items() if n
+    rescale = math.fsum(
+        ([counts.rescale_elements * table.value("rescale.element")] if counts.rescale_elements else [])
+        + _keyed(table, "block_scale", counts.block_scales)
+        + ([counts.random_bits * table.value("random_bit")] if counts.random_bits else [])
     )
+    vector = math.fsum(_keyed(table, "vector", counts.vector_elements) + _keyed(table, "butterfly", counts.butterflies))
     seconds = counts.cycles / machine.clock_hz
     leakage = leakage_power_mw(machine, table) * seconds * _PJ_PER_MW_S if counts.cycles else 0.0
     return {

@@ -27,7 +27,8 @@ INT4_HW = HWCONFIGS / "int4-32x32.yaml"
 COMPONENT_OF = {
     "mac": "mac", "accumulate": "mac", "sram.read_bit": "sram", "sram.write_bit": "sram",
     "dram.read_bit": "dram", "dram.write_bit": "dram", "rescale.element": "rescale", "vector": "vector",
-    "leakage.power_density": "leakage",
+    "leakage.power_density": "leakage", "scale_multiply": "mac", "tensor_scale_multiply": "mac",
+    "block_scale": "rescale", "random_bit": "rescale", "butterfly": "vector",
 }
 
 

@@ -8,7 +8,7 @@ Each entry carries its ``value``, its ``unit`` (checked against the one unit its
 
 Entry keys (``<mode>`` is an array mode such as ``int4xint4``; it is matched to the machine's modes
 through :func:`accelsim.numerics.formats.mode_key`, so ``mac.fp8xfp8`` also prices a mode named
-``fp8e4m3xfp8e4m3``):
+``fp8e4m3xfp8e4m3``; ``<scale>`` a block-scale format, :data:`~accelsim.hw.blockmac.SCALE_FORMATS`):
 
 =============================== ========= =========================================================
 key                             unit      what it prices
@@ -21,6 +21,13 @@ key                             unit      what it prices
 ``dram.write_bit``              pJ/bit    one bit written to DRAM
 ``rescale.element``             pJ        one element pass through the rescale unit
 ``vector.<format>``             pJ        one vector-lane operation on an element of that format
+``scale_multiply.<scale>``      pJ        applying two block scales of that format to one block
+                                          partial sum of a block dot product (and converting it for
+                                          the accumulator): :mod:`accelsim.hw.blockmac`
+``tensor_scale_multiply``       pJ        applying two per-tensor scales to one output (NVFP4)
+``block_scale.<scale>``         pJ        computing one block scale of that format from its amax
+``random_bit``                  pJ        one random bit for stochastic rounding
+``butterfly.<format>``          pJ        one add or subtract of a Hadamard butterfly, in that format
 ``area.pe.<mode>``              µm²       one MAC lane of that mode (product stage + its accumulator)
 ``area.pe_shared.<mode>``       µm²       what one MAC lane of that mode adds to a multi-precision PE
                                           built around a wider datapath (``array.pe_area: shared``)
@@ -29,6 +36,10 @@ key                             unit      what it prices
 ``area.vector_lane``            µm²       one lane of the vector unit
 ``leakage.power_density``       mW/mm²    static power per unit of area
 =============================== ========= =========================================================
+
+A machine with a block-scaled mode (a mode with an MX, NVFP4 or int4b operand) also needs the
+block entries its modes can produce (:func:`required_entries`); other machines do not, so tables
+written before block formats existed still price them.
 
 This module loads, validates and looks entries up; it computes no energy (that is
 :mod:`accelsim.energy`'s job alone).
@@ -44,7 +55,16 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, ConfigDict, Field, StrictFloat, ValidationError
 
 from accelsim.errors import InputError, Problem
-from accelsim.numerics.formats import FORMATS, mode_key, parse_mode
+from accelsim.hw.blockmac import (
+    SCALE_FORMATS,
+    default_scale_format,
+    formats_of,
+    has_tensor_scale,
+    is_block_dot_product,
+    is_block_operand,
+    partial_sum_format,
+)
+from accelsim.numerics.formats import FORMATS, get_format, mode_key, parse_mode
 from accelsim.spec.load import problems_from_validation
 from accelsim.spec.models import NAME_PATTERN, StrictModel, suggest
 from accelsim.spec.yamlio import load_yaml_file
@@ -72,6 +92,11 @@ UNITS: dict[str, tuple[str, tuple[str, ...]]] = {
     "dram.write_bit": ("pJ/bit", ("pJ/bit",)),
     "rescale.element": ("pJ", ("pJ",)),
     "vector": ("pJ", ("pJ",)),
+    "scale_multiply": ("pJ", ("pJ",)),
+    "tensor_scale_multiply": ("pJ", ("pJ",)),
+    "block_scale": ("pJ", ("pJ",)),
+    "random_bit": ("pJ", ("pJ",)),
+    "butterfly": ("pJ", ("pJ",)),
     "area.pe": ("µm²", _UM2),
     "area.pe_shared": ("µm²", _UM2),
     "area.sram_kib": ("µm²/KiB", tuple(f"{u}/KiB" for u in _UM2)),
@@ -83,10 +108,15 @@ _FIXED = (
     "dram.read_bit", "dram.write_bit", "rescale.element", "area.sram_kib", "area.rescale_lane",
     "area.vector_lane", "leakage.power_density",
 )
+#: Fixed keys needed only by machines with block-scaled modes.
+_BLOCK_FIXED = ("tensor_scale_multiply", "random_bit")
+#: Key prefixes whose argument is a block-scale format, and those whose argument is a wide format.
+_SCALE_KINDS = ("scale_multiply", "block_scale")
 _SRAM_KEY = re.compile(r"^(sram\.(?:read|write)_bit)\.(\d+(?:\.\d+)?)KiB$")
 KEY_FORMS = (
     "mac.<mode>", "accumulate.<format>", "sram.read_bit.<N>KiB", "sram.write_bit.<N>KiB",
-    *_FIXED[:3], "vector.<format>", "area.pe.<mode>", "area.pe_shared.<mode>", *_FIXED[3:],
+    *_FIXED[:3], "vector.<format>", "scale_multiply.<scale>", "tensor_scale_multiply", "block_scale.<scale>",
+    "random_bit", "butterfly.<format>", "area.pe.<mode>", "area.pe_shared.<mode>", *_FIXED[3:],
 )
 #: Concrete keys offered as "did you mean" candidates.
 _EXAMPLE_MODES = ("int4xint4", "fp4r4xint4", "fp8xfp8", "fp16xfp16", "fp32xfp32")
@@ -94,7 +124,8 @@ _CANDIDATES = (
     *(f"mac.{m}" for m in _EXAMPLE_MODES), *(f"area.pe.{m}" for m in _EXAMPLE_MODES),
     *(f"area.pe_shared.{m}" for m in _EXAMPLE_MODES),
     *(f"accumulate.{a}" for a in ACCUMULATORS), *(f"vector.{v}" for v in VECTOR_FORMATS),
-    "sram.read_bit.8KiB", "sram.write_bit.8KiB", *_FIXED,
+    *(f"butterfly.{v}" for v in VECTOR_FORMATS), *(f"{k}.{f}" for k in _SCALE_KINDS for f in SCALE_FORMATS),
+    "sram.read_bit.8KiB", "sram.write_bit.8KiB", *_FIXED, *_BLOCK_FIXED,
 )
 
 Slot = tuple[str, Any]  # (kind, argument): ("mac", frozenset({"int4"})), ("sram.read_bit", 8.0), ...
@@ -102,7 +133,7 @@ Slot = tuple[str, Any]  # (kind, argument): ("mac", frozenset({"int4"})), ("sram
 
 def classify_key(key: str) -> Slot:
     """The (kind, argument) an entry key prices; ``ValueError`` with a did-you-mean otherwise."""
-    if key in _FIXED:
+    if key in _FIXED or key in _BLOCK_FIXED:
         return key, None
     for prefix in ("mac.", "area.pe.", "area.pe_shared."):
         if key.startswith(prefix):
@@ -115,13 +146,18 @@ def classify_key(key: str) -> Slot:
         return "accumulate", key[len("accumulate."):]
     if key.startswith("vector.") and key[len("vector."):] in VECTOR_FORMATS:
         return "vector", key[len("vector."):]
+    if key.startswith("butterfly.") and key[len("butterfly."):] in VECTOR_FORMATS:
+        return "butterfly", key[len("butterfly."):]
+    for kind in _SCALE_KINDS:
+        if key.startswith(kind + ".") and key[len(kind) + 1:] in SCALE_FORMATS:
+            return kind, key[len(kind) + 1:]
     match = _SRAM_KEY.match(key)
     if match and float(match.group(2)) > 0:
         return match.group(1), float(match.group(2))
     raise ValueError(
         f"unknown entry {key!r}{suggest(key, _CANDIDATES)} (entries are {', '.join(KEY_FORMS)}; "
         f"<mode> an array mode such as int4xint4, accumulate formats {', '.join(ACCUMULATORS)}, "
-        f"vector formats {', '.join(VECTOR_FORMATS)})"
+        f"vector and butterfly formats {', '.join(VECTOR_FORMATS)}, scale formats {', '.join(SCALE_FORMATS)})"
     )
 
 
@@ -335,6 +371,29 @@ def _entry_problems(entries: Any, file: str) -> list[Problem]:
 # what a machine needs
 
 
+def _block_needs(modes: Any) -> tuple[list[str], list[str], list[str], bool]:
+    """What block-scaled modes can produce: (partial-sum accumulators, scale formats of block dot
+    products, scale formats of block quantization, whether a tensor scale is multiplied)."""
+    accs: list[str] = []
+    multiply: list[str] = []
+    quantize: list[str] = []
+    tensor = False
+    for name in modes:
+        a, b = parse_mode(name)
+        for side in (a, b):
+            if is_block_operand(side):
+                quantize += [default_scale_format(f) for f in formats_of(side)]
+        if is_block_dot_product(a, b):
+            for fa in formats_of(a):
+                for fb in formats_of(b):
+                    block = min(get_format(fa).block or 1, get_format(fb).block or 1)
+                    accs.append(partial_sum_format(fa, fb, block))
+                    multiply.append(max((default_scale_format(fa), default_scale_format(fb)),
+                                        key=SCALE_FORMATS.index))
+                    tensor = tensor or (has_tensor_scale(fa) and has_tensor_scale(fb))
+    return list(dict.fromkeys(accs)), list(dict.fromkeys(multiply)), list(dict.fromkeys(quantize)), tensor
+
+
 def required_entries(machine: Any, counts: Any = None) -> list[tuple[str, Slot]]:
     """The entries pricing everything ``machine`` can count (and, if given, everything in ``counts``).
 
@@ -342,7 +401,11 @@ def required_entries(machine: Any, counts: Any = None) -> list[tuple[str, Slot]]
     ``area.pe.<mode>`` for its widest mode (:attr:`Machine.widest_mode`) and ``area.pe_shared.<mode>``
     for every other; a separate one ``area.pe.<mode>`` for every mode. SRAM needs at least one anchor for reads and one
     for writes; accumulator and vector formats are every format of 16 bits or more (what a policy may
-    name), plus any other format found in ``counts``.
+    name), plus any other format found in ``counts``. A machine with a block-scaled mode also needs
+    ``random_bit``, ``butterfly.<format>`` for those formats, ``block_scale.<scale>`` for its block
+    formats' scales, and for each block dot product its fixed-point ``accumulate.<int16|int32>``,
+    ``scale_multiply.<scale>`` and, for NVFP4, ``tensor_scale_multiply`` (:mod:`accelsim.hw.blockmac`);
+    scale formats a run used beyond those (int4b's are a policy option) come from ``counts``.
     """
     need: list[tuple[str, Slot]] = []
     array = machine.spec.array
@@ -354,6 +417,11 @@ def required_entries(machine: Any, counts: Any = None) -> list[tuple[str, Slot]]
         need.append((f"{area}.{name}", (area, mode_key(a, b))))
     accs = list(WIDE_FORMATS)
     vecs = list(VECTOR_FORMATS)
+    block_accs, multiply, quantize, tensor = _block_needs(array.modes)
+    blocky = bool(quantize)
+    accs += [f for f in block_accs if f not in accs]
+    butterflies = list(VECTOR_FORMATS) if blocky else []
+    random_bits = blocky
     if counts is not None:
         for fmt, n in counts.accumulations.items():
             if n and fmt not in accs:
@@ -365,8 +433,20 @@ def required_entries(machine: Any, counts: Any = None) -> list[tuple[str, Slot]]
             a, b = parse_mode(name)
             if n and (f"mac.{name}", ("mac", mode_key(a, b))) not in need:
                 need.append((f"mac.{name}", ("mac", mode_key(a, b))))
+        for have, found in ((multiply, counts.block_partial_sums), (quantize, counts.block_scales),
+                            (butterflies, counts.butterflies)):
+            have += [f for f, n in found.items() if n and f not in have]
+        tensor = tensor or bool(counts.tensor_scale_products)
+        random_bits = random_bits or bool(counts.random_bits)
     need += [(f"accumulate.{f}", ("accumulate", f)) for f in accs]
     need += [(f"vector.{f}", ("vector", f)) for f in vecs]
+    need += [(f"scale_multiply.{f}", ("scale_multiply", f)) for f in multiply]
+    if tensor:
+        need.append(("tensor_scale_multiply", ("tensor_scale_multiply", None)))
+    need += [(f"block_scale.{f}", ("block_scale", f)) for f in quantize]
+    if random_bits:
+        need.append(("random_bit", ("random_bit", None)))
+    need += [(f"butterfly.{f}", ("butterfly", f)) for f in butterflies]
     need += [(k, (k, None)) for k in _FIXED]
     return need
 

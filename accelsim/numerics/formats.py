@@ -193,8 +193,11 @@ def tensor_scale_bits(name: str) -> int:
 
 
 #: Multiplier datapaths that serve more than one format: the INT4 datapath handles signed and
-#: unsigned 4-bit integers; the HFP8 datapath handles both 8-bit float formats (as IBM's does).
-DATAPATHS: dict[str, tuple[str, ...]] = {"int4": ("int4", "uint4"), "fp8": ("fp8e4m3", "fp8e5m2")}
+#: unsigned 4-bit integers; the HFP8 datapath handles both 8-bit float formats (as IBM's does);
+#: the MXFP8 datapath both MXFP8 element formats (E4M3 forward, E5M2 gradients, and their mix).
+DATAPATHS: dict[str, tuple[str, ...]] = {
+    "int4": ("int4", "uint4"), "fp8": ("fp8e4m3", "fp8e5m2"), "mxfp8": ("mxfp8e4m3", "mxfp8e5m2"),
+}
 _DATAPATH_OF = {fmt: path for path, fmts in DATAPATHS.items() for fmt in fmts}
 #: Names a hardware mode may use on each side: a datapath or a format name.
 MODE_OPERANDS: tuple[str, ...] = tuple(dict.fromkeys((*OPERAND_FORMATS, *DATAPATHS)))
@@ -203,9 +206,10 @@ MODE_OPERANDS: tuple[str, ...] = tuple(dict.fromkeys((*OPERAND_FORMATS, *DATAPAT
 def datapath_of(name: str) -> str:
     """The multiplier datapath an operand of this format (or datapath name) uses.
 
-    ``int4`` and ``uint4`` share the INT4 datapath, ``fp8e4m3`` and ``fp8e5m2`` the FP8 one; every
-    other format is its own datapath. So a mode ``int4xint4`` serves ``uint4`` operands too and a
-    mode ``fp8xfp8`` serves every pair of 8-bit floats.
+    ``int4`` and ``uint4`` share the INT4 datapath, ``fp8e4m3`` and ``fp8e5m2`` the FP8 one,
+    ``mxfp8e4m3`` and ``mxfp8e5m2`` the MXFP8 one; every other format is its own datapath. So a mode
+    ``int4xint4`` serves ``uint4`` operands too, a mode ``fp8xfp8`` every pair of 8-bit floats and a
+    mode ``mxfp8xmxfp8`` every pair of MXFP8 operands.
     """
     return _DATAPATH_OF.get(name, name)
 

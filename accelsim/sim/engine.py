@@ -42,7 +42,6 @@ makespan.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any, Generator
 
@@ -51,6 +50,16 @@ import simpy
 from accelsim.errors import InputError, Problem, UnsupportedOpError
 from accelsim.hw.machine import Machine
 from accelsim.numerics.formats import bits_of
+from accelsim.sim.blocks import (
+    BlockGemm,
+    gemm_block_counts,
+    gemm_blocks,
+    gemm_tensor_scale_bits,
+    operand_tensor_scale_bits,
+    rescale_block_counts,
+    rescale_tensor_scale_bits,
+    scale_share,
+)
 from accelsim.sim.components import Accelerator, DmaEngine, LogEntry, Unit
 from accelsim.sim.fold import plan_gemm, sram_accesses
 from accelsim.sim.fusion import plan_residency
@@ -129,7 +138,7 @@ def _gemm_events(tiling: GemmTiling, max_events: int | None) -> tuple[list[TileE
 
 def _plan_gemm(
     op: GemmOp, index: int, machine: Machine, cap: Capacity, max_events: int | None, output_on_chip: bool,
-    cache: dict | None,
+    cache: dict | None, blocks: BlockGemm | None = None,
 ) -> OpPlan:
     mode = machine.mode_for(op.a_format, op.b_format, _label(index, op))
     rate = mode.macs_per_pe_per_cycle
@@ -162,7 +171,10 @@ def _plan_gemm(
     compute = round(tot["compute_cycles"])
     peak = machine.peak_macs_per_cycle(mode)
     folds = plan.folds * op.count
-    read_bits = round(tot["a_bits"] + tot["b_bits"] + tot["z_read_bits"])  # as the events move them
+    scale_bits = gemm_tensor_scale_bits(op)  # NVFP4's per-tensor scales, loaded with the first tile
+    if scale_bits:
+        events = [replace(events[0], load_bits=events[0].load_bits + scale_bits), *events[1:]]
+    read_bits = round(tot["a_bits"] + tot["b_bits"] + tot["z_read_bits"]) + scale_bits  # as the events move them
     write_bits = round(tot["z_final_bits"] + tot["z_partial_bits"])
 
     counts = ActionCounts()
@@ -171,18 +183,22 @@ def _plan_gemm(
     acc = sram_accesses(op.m, op.n, op.k, plan)
     partial = acc.ofmap_writes - op.m * op.n
     counts.macs[mode.name] += op.macs
-    counts.accumulations[op.acc_format] += op.macs
+    gemm_block_counts(op, blocks, counts)
     # the array's own accesses (SCALE-Sim's counts for the dataflow)
     counts.sram_read_bits["ifmap"] += acc.ifmap_reads * a_bits * op.count
     counts.sram_read_bits["filter"] += acc.filter_reads * b_bits * op.count
     counts.sram_read_bits["ofmap"] += acc.ofmap_reads * acc_bits * op.count
     counts.sram_write_bits["ofmap"] += (partial * acc_bits + op.m * op.n * out_bits) * op.count
     # DRAM fills and write-backs, from the tiling
-    counts.sram_write_bits["ifmap"] += round(tot["a_bits"])
-    counts.sram_write_bits["filter"] += round(tot["b_bits"])
+    counts.sram_write_bits["ifmap"] += round(tot["a_bits"]) + operand_tensor_scale_bits(op.a_format)
+    counts.sram_write_bits["filter"] += round(tot["b_bits"]) + operand_tensor_scale_bits(op.b_format)
     counts.sram_write_bits["ofmap"] += round(tot["z_read_bits"])
     counts.sram_read_bits["ofmap"] += write_bits
     counts.dram_read_bits, counts.dram_write_bits = read_bits, write_bits
+    counts.dram_scale_bits = round(
+        tot["a_bits"] * scale_share(op.a_format) + tot["b_bits"] * scale_share(op.b_format)
+        + (tot["z_final_bits"] + tot["z_read_bits"] + tot["z_partial_bits"]) * scale_share(op.out_format)
+    ) + scale_bits
     return OpPlan(
         unit="array", mode=mode.name, macs=op.macs, ideal_cycles=-(-op.macs // peak),
         fill_drain_cycles=compute - folds * plan.streamed, compute_cycles=compute, work=op.macs,
@@ -245,10 +261,23 @@ def _plan_rescale(
     work = op.elements * rescale_passes(op)
     counts = ActionCounts()
     counts.rescale_elements += work
-    return _stream_plan(
+    rescale_block_counts(op, counts)
+    plan = _stream_plan(
         "rescale", passes, lanes, latency, max_events, work, counts,
         sram_in_bits=op.elements * in_bits * len(passes), sram_out_bits=op.elements * out_bits * op.copies,
     )
+    counts.dram_scale_bits = round(
+        plan.dram_read_bits * scale_share(op.in_format) + plan.dram_write_bits * scale_share(op.out_format)
+    )
+    scale_bits = 0 if output_on_chip else rescale_tensor_scale_bits(op)
+    counts.dram_scale_bits += scale_bits
+    if scale_bits:  # NVFP4's tensor scale leaves with the last tile
+        plan.events[-1] = replace(plan.events[-1], write_bits=plan.events[-1].write_bits + scale_bits)
+        plan.dram_write_bits += scale_bits
+        counts.dram_write_bits += scale_bits
+        counts.sram_write_bits["ofmap"] += scale_bits
+        counts.sram_read_bits["ofmap"] += scale_bits
+    return plan
 
 
 def _stream_plan(
@@ -291,7 +320,10 @@ def _plan_vector(
     passes = [StreamPass(op.op, op.elements, e, load, write, cyc, lanes)]
     work = op.elements * cyc
     counts = ActionCounts()
-    counts.vector_elements[op.format] += work
+    if op.op == "hadamard":  # each lane-cycle is one butterfly add or subtract
+        counts.butterflies[op.format] += work
+    else:
+        counts.vector_elements[op.format] += work
     return _stream_plan(
         "vector", passes, lanes, latency, max_events, work, counts,
         sram_in_bits=op.elements * in_bits, sram_out_bits=op.elements * bits * writes,
@@ -301,12 +333,14 @@ def _plan_vector(
 def plan_op(
     op: Op, index: int, machine: Machine, cap: Capacity, max_events: int | None = MAX_TILE_EVENTS,
     input_on_chip: bool = False, output_on_chip: bool = False, cache: dict | None = None,
+    blocks: BlockGemm | None = None,
 ) -> OpPlan:
     """Tile one op and cost its tile events (raises :class:`InputError` if the machine cannot run
     it). ``input_on_chip``/``output_on_chip``: the op's main input arrives from, or its output
-    streams to, a fused neighbour (:mod:`accelsim.sim.fusion`) and does not cross DRAM."""
+    streams to, a fused neighbour (:mod:`accelsim.sim.fusion`) and does not cross DRAM. ``blocks``:
+    how a GEMM that is a block dot product runs (:func:`~accelsim.sim.blocks.gemm_blocks`)."""
     if isinstance(op, GemmOp):
-        return _plan_gemm(op, index, machine, cap, max_events, output_on_chip, cache)
+        return _plan_gemm(op, index, machine, cap, max_events, output_on_chip, cache, blocks)
     if isinstance(op, RescaleOp):
         return _plan_rescale(op, index, machine, cap, max_events, input_on_chip, output_on_chip)
     return _plan_vector(op, index, machine, cap, max_events, input_on_chip, output_on_chip)
@@ -327,11 +361,12 @@ def plan_ops(trace: Trace, machine: Machine, cap: Capacity, max_events: int | No
             if pair in seen_pairs:
                 continue  # one problem per unsupported operand pair is enough
         flags = (residency.input_on_chip[index], residency.output_on_chip[index])
-        key = (replace(op, deps=(), layer=""), flags)  # identical ops of different layers share a plan
+        blocks = gemm_blocks(trace.ops, index) if isinstance(op, GemmOp) else None
+        key = (replace(op, deps=(), layer=""), flags, blocks)  # identical ops of different layers share a plan
         try:
             plan = cache.get(key)
             if plan is None:
-                plan = cache[key] = plan_op(op, index, machine, cap, max_events, *flags, cache=tilings)
+                plan = cache[key] = plan_op(op, index, machine, cap, max_events, *flags, cache=tilings, blocks=blocks)
             plans.append(plan)
         except InputError as exc:
             problems.extend(exc.problems)
@@ -470,7 +505,7 @@ def simulate_step(
     for index, (op, plan) in enumerate(zip(trace.ops, plans)):
         start, end = spans[index]
         total = end - start
-        op_counts = _copy_counts(plan.counts)
+        op_counts = plan.counts.copy()
         op_counts.cycles = total
         counts.add(op_counts)
         results.append(OpResult(
@@ -484,15 +519,6 @@ def simulate_step(
     makespan = max((r.start_cycle + r.total_cycles for r in results), default=0)
     counts.cycles = makespan
     return StepResult(machine=machine.name, ops=tuple(results), cycles=makespan, model="event", counts=counts)
-
-
-def _copy_counts(c: ActionCounts) -> ActionCounts:
-    return ActionCounts(
-        macs=Counter(c.macs), accumulations=Counter(c.accumulations),
-        sram_read_bits=Counter(c.sram_read_bits), sram_write_bits=Counter(c.sram_write_bits),
-        dram_read_bits=c.dram_read_bits, dram_write_bits=c.dram_write_bits,
-        rescale_elements=c.rescale_elements, vector_elements=Counter(c.vector_elements), cycles=c.cycles,
-    )
 
 
 def unit_busy_cycles(step: StepResult, machine: Machine | None = None) -> dict[str, int]:

@@ -25,7 +25,8 @@ from accelsim.trace import Op, RescaleOp, Trace, VectorOp
 
 #: Vector ops that work element by element and can ride on their producer's output.
 ELEMENTWISE = frozenset(
-    {"relu", "relu6", "gelu", "relu_bwd", "relu6_bwd", "gelu_bwd", "add", "grad_add", "avgpool_bwd"}
+    {"relu", "relu6", "gelu", "relu_bwd", "relu6_bwd", "gelu_bwd", "add", "grad_add", "avgpool_bwd",
+     "hadamard"}  # a 16-point Hadamard transform mixes 16 neighbouring elements only
 )
 
 

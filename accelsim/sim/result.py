@@ -14,11 +14,20 @@ BUFFERS = ("ifmap", "filter", "ofmap")
 class ActionCounts:
     """Everything the energy model prices, for one step (or summed over steps).
 
-    ``macs`` by array mode name; ``accumulations`` the same MACs by accumulator format;
-    SRAM bits by buffer (``ifmap``, ``filter``, ``ofmap``); DRAM bits; ``rescale_elements`` the
-    element passes through the rescale unit (a reduction pass plus one per output copy);
-    ``vector_elements`` element operations of the vector unit by format; ``cycles`` the step's
-    length (for leakage).
+    ``macs`` by array mode name; ``accumulations`` accumulator adds by accumulator format (one per
+    MAC; in a block dot product one per MAC in its fixed-point block adder and one per block
+    partial sum in the GEMM's accumulator: :mod:`accelsim.hw.blockmac`); SRAM bits by buffer
+    (``ifmap``, ``filter``, ``ofmap``); DRAM bits; ``rescale_elements`` the element passes through
+    the rescale unit (a reduction pass plus one per output copy); ``vector_elements`` element
+    operations of the vector unit by format; ``cycles`` the step's length (for leakage).
+
+    Block-scaled work: ``block_partial_sums`` the block-scale multiplies of block dot products, by
+    scale format; ``tensor_scale_products`` the per-tensor-scale multiplies (NVFP4: one per output
+    element); ``block_scales`` block scales computed by the rescale unit, by scale format;
+    ``random_bits`` random bits drawn for stochastic rounding; ``butterflies`` the add/subtracts of
+    Hadamard transforms on the vector unit, by format (instead of ``vector_elements``);
+    ``dram_scale_bits`` the part of the DRAM bits that are block and tensor scales (priced with the
+    rest of the DRAM bits; counted to report the scale-bit overhead).
     """
 
     macs: Counter = field(default_factory=Counter)
@@ -30,42 +39,46 @@ class ActionCounts:
     rescale_elements: int = 0
     vector_elements: Counter = field(default_factory=Counter)
     cycles: int = 0
+    block_partial_sums: Counter = field(default_factory=Counter)
+    tensor_scale_products: int = 0
+    block_scales: Counter = field(default_factory=Counter)
+    random_bits: int = 0
+    butterflies: Counter = field(default_factory=Counter)
+    dram_scale_bits: int = 0
 
     def add(self, other: "ActionCounts") -> None:
-        for name in ("macs", "accumulations", "sram_read_bits", "sram_write_bits", "vector_elements"):
+        for name in COUNTERS:
             getattr(self, name).update(getattr(other, name))
-        self.dram_read_bits += other.dram_read_bits
-        self.dram_write_bits += other.dram_write_bits
-        self.rescale_elements += other.rescale_elements
-        self.cycles += other.cycles
+        for name in SCALARS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def scaled(self, factor: int) -> "ActionCounts":
         """These counts repeated ``factor`` times (a step run ``factor`` times)."""
         return ActionCounts(
-            macs=Counter({k: v * factor for k, v in self.macs.items()}),
-            accumulations=Counter({k: v * factor for k, v in self.accumulations.items()}),
-            sram_read_bits=Counter({k: v * factor for k, v in self.sram_read_bits.items()}),
-            sram_write_bits=Counter({k: v * factor for k, v in self.sram_write_bits.items()}),
-            dram_read_bits=self.dram_read_bits * factor,
-            dram_write_bits=self.dram_write_bits * factor,
-            rescale_elements=self.rescale_elements * factor,
-            vector_elements=Counter({k: v * factor for k, v in self.vector_elements.items()}),
-            cycles=self.cycles * factor,
+            **{name: Counter({k: v * factor for k, v in getattr(self, name).items()}) for name in COUNTERS},
+            **{name: getattr(self, name) * factor for name in SCALARS},
         )
+
+    def copy(self) -> "ActionCounts":
+        return self.scaled(1)
 
     def as_dict(self) -> dict:
         """Plain, key-sorted data (for JSON)."""
         return {
-            "macs": dict(sorted(self.macs.items())),
-            "accumulations": dict(sorted(self.accumulations.items())),
-            "sram_read_bits": dict(sorted(self.sram_read_bits.items())),
-            "sram_write_bits": dict(sorted(self.sram_write_bits.items())),
-            "dram_read_bits": self.dram_read_bits,
-            "dram_write_bits": self.dram_write_bits,
-            "rescale_elements": self.rescale_elements,
-            "vector_elements": dict(sorted(self.vector_elements.items())),
-            "cycles": self.cycles,
+            name: dict(sorted(getattr(self, name).items())) if name in COUNTERS else getattr(self, name)
+            for name in FIELDS
         }
+
+
+#: The fields of :class:`ActionCounts`, in order: those counted by key, and the plain numbers.
+FIELDS = (
+    "macs", "accumulations", "sram_read_bits", "sram_write_bits", "dram_read_bits", "dram_write_bits",
+    "rescale_elements", "vector_elements", "cycles", "block_partial_sums", "tensor_scale_products",
+    "block_scales", "random_bits", "butterflies", "dram_scale_bits",
+)
+COUNTERS = ("macs", "accumulations", "sram_read_bits", "sram_write_bits", "vector_elements",
+            "block_partial_sums", "block_scales", "butterflies")
+SCALARS = tuple(f for f in FIELDS if f not in COUNTERS)
 
 
 @dataclass(frozen=True)
