@@ -373,23 +373,26 @@ class QuantHook:
         plan = self.plans[layer]
         dy = (a, b)[grad[1]] if grad else None
         op, pre = plan.gemms[index], plan.pre[index]
-        if any(isinstance(p, VectorOp) for p in pre):
+        transform = any(isinstance(p, VectorOp) for p in pre)
+        if transform:
             signs = np.where(self.rng.random(self.policy.hadamard_size) < 0.5, -1.0, 1.0)
-            for p, t, ax, el in ((pre[0], a, a_axis, a_elements), (pre[1], b, b_axis, b_elements)):
+        ops = iter(pre)   # the builder's order: per operand, its transform, then its quantizer
+        out, seen = [], []
+        for x, fmt, ax, el, given in ((a, op.a_format, a_axis, a_elements, None), (b, op.b_format, b_axis, b_elements, b_given)):
+            if transform:
+                p = next(ops)
                 if self.recorder.active:
                     self._record(replace(p, elements=el, deps=()))
-            a, b = hadamard(a, signs, axis=a_axis), hadamard(b, signs, axis=b_axis)
-        rescales = iter(p for p in pre if isinstance(p, RescaleOp))
-        out = []
-        for x, fmt, ax, el, given in ((a, op.a_format, a_axis, a_elements, None), (b, op.b_format, b_axis, b_elements, b_given)):
+                x = hadamard(x, signs, axis=ax)
+            seen.append(x)
             if given is not None:
                 out.append(given)
             elif is_block(fmt):
-                out.append(self._block_quantize(x, next(rescales), ax, el))
+                out.append(self._block_quantize(x, next(ops), ax, el))
             else:
                 out.append(_sliced(np.asarray(x, np.float32) if fmt == "fp32" else quantize_float(x, fmt).values))
         if grad:
-            self._block_fidelity(layer, grad[0], out[grad[1]], (a, b)[grad[1]], dy)
+            self._block_fidelity(layer, grad[0], out[grad[1]], seen[grad[1]], dy)
         return out[0], out[1]
 
     def _block_fidelity(self, layer: str, phase: str, g, reference: np.ndarray, dy: np.ndarray) -> None:

@@ -159,6 +159,20 @@ class _Builder:
             rounding="stochastic" if stochastic else "nearest",
         ))
 
+    def _transformed_and_quantized(self, layer: Layer, phase: str, *operands: tuple) -> tuple[int | None, ...]:
+        """The dependencies of a GEMM's operands, each ``(elements, in format, format, tensor, dep,
+        square, stochastic)``: the policy's Hadamard transform on every operand if it applies to
+        this GEMM, then each block-scaled operand quantized; one operand after the other, so each
+        transform is followed by its own quantizer (the two can fuse)."""
+        transform = self._transforms(phase, *(op[2] for op in operands))
+        deps = []
+        for elements, in_format, fmt, tensor, dep, square, stochastic in operands:
+            if transform:
+                dep = self._hadamard(layer, phase, elements, dep)
+            deps.append(self._block_rescale(layer, phase, elements, in_format, fmt, tensor, dep,
+                                            square=square, stochastic=stochastic))
+        return tuple(deps)
+
     def _reuses_weights(self, fmts: LayerFormats) -> bool:
         """2-D weight blocks serve the transposed GEMM as they are (no second quantization)."""
         return (self.policy.weight_blocks == "2d" and fmts.bwd_weight == fmts.weight and is_block(fmts.weight)
@@ -173,22 +187,16 @@ class _Builder:
             b_src = srcs[1] if len(srcs) > 1 else srcs[0]
             a_format, b_format = fmts.activation, fmts.activation
             self.act_formats[layer.name] = (a_format, b_format)
-            a_dep, b_dep = src.producer, b_src.producer
-            if self._transforms("fwd", a_format, b_format):
-                a_dep = self._hadamard(layer, "fwd", m * k * count, a_dep)
-                b_dep = self._hadamard(layer, "fwd", k * n * count, b_dep)
-            a_dep = self._block_rescale(layer, "fwd", m * k * count, in_format, a_format, tensor, a_dep)
-            b_dep = self._block_rescale(layer, "fwd", k * n * count, b_src.format, b_format, "activation", b_dep)
+            a_dep, b_dep = self._transformed_and_quantized(
+                layer, "fwd", (m * k * count, in_format, a_format, tensor, src.producer, False, False),
+                (k * n * count, b_src.format, b_format, "activation", b_src.producer, False, False))
         else:
             a_format, b_format = fmts.activation, fmts.weight
             self.stash[layer.name] = src.producer   # the backward GEMMs requantize from the stored tensor
-            a_dep, b_dep = src.producer, None
-            if self._transforms("fwd", a_format, b_format):
-                a_dep = self._hadamard(layer, "fwd", _a_elements(layer, self.batch), a_dep)
-                b_dep = self._hadamard(layer, "fwd", layer.weight_elements(), None)
-            a_dep = self._block_rescale(layer, "fwd", _a_elements(layer, self.batch), in_format, a_format, tensor, a_dep)
-            b_dep = self._block_rescale(layer, "fwd", layer.weight_elements(), self.policy.master_weight, b_format,
-                                        "weight", b_dep, square=self.policy.weight_blocks == "2d")
+            a_dep, b_dep = self._transformed_and_quantized(
+                layer, "fwd", (_a_elements(layer, self.batch), in_format, a_format, tensor, src.producer, False, False),
+                (layer.weight_elements(), self.policy.master_weight, b_format, "weight", None,
+                 self.policy.weight_blocks == "2d", False))
             self.weight_rescale[layer.name] = b_dep
         idx = self.emit(GemmOp(
             layer.name, "fwd", m, n, k, a_format, b_format, self.acc(a_format, b_format), fmts.output,
@@ -206,19 +214,14 @@ class _Builder:
 
         def operands(phase: str, a: tuple, b: tuple) -> tuple[int | None, int | None]:
             """(elements, in format, format, tensor, dep, square, stochastic) of both operands:
-            transformed (Hadamard), then quantized, in operand order."""
-            deps = [a[4], b[4]]
-            if self._transforms(phase, a[2], b[2]):
-                deps = [self._hadamard(layer, phase, op[0], d) for op, d in ((a, deps[0]), (b, deps[1]))]
-            return tuple(  # type: ignore[return-value]
-                self._block_rescale(layer, phase, op[0], op[1], op[2], op[3], d, square=op[5], stochastic=op[6])
-                for op, d in ((a, deps[0]), (b, deps[1]))
-            )
+            each transformed (Hadamard) and then quantized, one operand after the other (so a
+            transform and its quantizer can fuse)."""
+            return self._transformed_and_quantized(layer, phase, a, b)  # type: ignore[return-value]
 
         if layer.type == "matmul":
             a_name = srcs[0]
             b_name = srcs[1] if len(srcs) > 1 else srcs[0]
-            a_format, b_format = self.act_formats[layer.name]
+            a_format = b_format = fmts.bwd_activation   # the backward GEMMs' activation operands
             a_src, b_src = out[a_name].producer, out[b_name].producer
             # dA = dY·Bᵀ (reduction over n), then dB = Aᵀ·dY (reduction over m)
             g, bq = operands("bwd_data", (g_elements, out_fmt, fmts.grad_bwd_data, "gradient", grad, False, sr),
