@@ -425,3 +425,18 @@ def test_validate_and_trace_never_import_matplotlib(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
     assert done.stdout.splitlines()[-1] == "[]"
+
+
+def test_memory_stall_is_a_share_of_the_ops_time():
+    """Units stall in parallel, so their stalls can add up to more than the makespan (a memory-bound
+    step once printed 128 %); the share is taken of the ops' summed spans, and stays within 0..1."""
+    from accelsim.report.text import stall_share
+
+    result = api.run(WORKLOADS / "resnet18.yaml", HWCONFIGS / "int4-16x16-membound.yaml", write=False,
+                     sets=["data.batch_size=2"])
+    for label in ("policy", "baseline"):
+        run = result.summary["runs"][label]
+        step = (result.policy if label == "policy" else result.baseline).step
+        assert run["op_cycles_per_step"] == sum(r.total_cycles for r in step.ops) > run["cycles_per_step"]
+        assert 0.3 < stall_share(run) < 1.0
+        assert stall_share(run) == run["stall_cycles_per_step"] / run["op_cycles_per_step"]

@@ -8,6 +8,7 @@ from rich.table import Table
 
 from accelsim.report.text import (
     accuracy_text, array_text, breakdown_lines, delta_text, energy_breakdown_line, power_text,
+    quantization_text, scale_bits_text, stall_text,
 )
 
 __all__ = ["comparison_table", "breakdown_lines", "energy_breakdown_line"]
@@ -36,13 +37,11 @@ def comparison_table(summary: dict[str, Any]) -> Table:
     """One row per metric; the policy and baseline runs side by side with the ratio between them."""
     policy, base = summary["runs"]["policy"], summary["runs"]["baseline"]
     table = Table(title=f"{summary['workload']}: {summary['precision']} vs {summary['baseline_precision']}")
-    table.add_column("")
+    table.add_column("", no_wrap=True)
     table.add_column(f"{policy['precision']} on {policy['hardware']}", justify="right")
     table.add_column(f"{base['precision']} on {base['hardware']}", justify="right")
     table.add_column("vs baseline", justify="right")
 
-    def stall(run: dict[str, Any]) -> str:
-        return f"{run['stall_cycles_per_step'] / run['cycles_per_step']:.1%}" if run["cycles_per_step"] else "n/a"
 
     def energy(run: dict[str, Any]) -> str:
         if run["energy_pj"] is None:
@@ -59,7 +58,7 @@ def comparison_table(summary: dict[str, Any]) -> Table:
     table.add_row("time", _fmt_time(policy["time_s"]), _fmt_time(base["time_s"]),
                   f"speedup {_fmt_ratio(summary['speedup'])}")
     table.add_row("array utilization", f"{policy['utilization']:.1%}", f"{base['utilization']:.1%}", "")
-    table.add_row("memory stall", stall(policy), stall(base), "")
+    table.add_row("memory stall", stall_text(policy), stall_text(base), "")
     table.add_row("energy", energy(policy), energy(base), f"ratio {_fmt_ratio(summary['energy_ratio'])}")
     table.add_row("array", array_text(policy), array_text(base), _iso(summary))
     table.add_row("area", _area(policy), _area(base), "")
@@ -67,6 +66,10 @@ def comparison_table(summary: dict[str, Any]) -> Table:
                   power_text(base.get("average_power_mw")), "")
     table.add_row("4-bit share of MACs", f"{policy['four_bit_mac_fraction']:.1%}",
                   f"{base['four_bit_mac_fraction']:.1%}", "")
+    table.add_row("quantization cycles", quantization_text(policy), quantization_text(base), "")
+    exposed = "quantization_exposed_cycles"
+    table.add_row("  array idle for it", quantization_text(policy, exposed), quantization_text(base, exposed), "")
+    table.add_row("DRAM scale bits", scale_bits_text(policy), scale_bits_text(base), "")
     if summary.get("trained"):
         seeds = policy["seeds"] or []
         table.add_row(f"accuracy ({len(seeds)} seed{'s' if len(seeds) != 1 else ''})",

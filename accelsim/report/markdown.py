@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from accelsim.report.text import (
-    FACTOR_LABELS, accuracy_text, array_text, cycles_text, delta_text, power_text, share_text,
+    FACTOR_LABELS, accuracy_text, array_text, cycles_text, delta_text, power_text, quantization_text, scale_bits_text,
+    share_text, stall_text,
 )
 
 #: Per-layer rows shown in report.md (the full table is layers.csv).
@@ -66,11 +67,15 @@ def render_report(
         f"{accuracy_text(b) if summary.get('trained') else 'not trained'} | "
         f"delta **{delta_text(summary) if summary.get('trained') else 'n/a'}** |",
         f"| 4-bit share of MACs | {p['four_bit_mac_fraction']:.1%} | {b['four_bit_mac_fraction']:.1%} | |",
+        f"| quantization cycles (rescale unit, Hadamard transforms) | {quantization_text(p)} | {quantization_text(b)} | |",
+        f"| … of them with the array idle | {quantization_text(p, 'quantization_exposed_cycles')} | "
+        f"{quantization_text(b, 'quantization_exposed_cycles')} | |",
+        f"| scale bits in DRAM traffic | {scale_bits_text(p)} | {scale_bits_text(b)} | |",
         f"| array | {array_text(p)} | {array_text(b)} | {'iso ' + summary['iso'] if summary.get('iso') else ''} |",
         f"| area | {_mm2(p['area_mm2'])} | {_mm2(b['area_mm2'])} | |",
         f"| average power | {power_text(p.get('average_power_mw'))} | {power_text(b.get('average_power_mw'))} | |",
         f"| array utilization | {p['utilization']:.1%} | {b['utilization']:.1%} | |",
-        f"| memory stall per step | {_share(p)} | {_share(b)} | |",
+        f"| memory stall (share of op time) | {stall_text(p)} | {stall_text(b)} | |",
         "",
     ]
     if summary.get("trained"):
@@ -175,5 +180,3 @@ def _mm2(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3g} mm²"
 
 
-def _share(run: dict[str, Any]) -> str:
-    return f"{run['stall_cycles_per_step'] / run['cycles_per_step']:.1%}" if run["cycles_per_step"] else "n/a"

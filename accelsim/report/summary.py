@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from accelsim import breakdown as why
 from accelsim.numerics.formats import element_bits
-from accelsim.report.text import FACTOR_LABELS, short_precision
+from accelsim.report.text import FACTOR_LABELS, short_precision, stall_share
 
 from accelsim.sim.engine import unit_busy_cycles
 from accelsim.sim.result import OpResult
@@ -49,6 +49,11 @@ def four_bit_mac_fraction(trace: Trace) -> float:
     return four / total if total else 0.0
 
 
+def run_steps(run: "RunTiming") -> why.RunSteps:
+    """Every step shape of a run with its number of steps (a last partial batch included)."""
+    return why.RunSteps(run.machine, list(run.step_runs) or [(run.step, run.steps)])
+
+
 def run_entry(run: "RunTiming", training: "list[TrainResult] | None" = None) -> dict[str, Any]:
     """One ``RUN`` object of ``summary.json`` (accuracy fields ``null`` when the workload is not trained)."""
     step = run.step
@@ -72,10 +77,12 @@ def run_entry(run: "RunTiming", training: "list[TrainResult] | None" = None) -> 
         "utilization": busy_cycles / step.cycles if step.cycles else 0.0,
         **stats,
         "four_bit_mac_fraction": four_bit_mac_fraction(run.trace),
+        **why.quantization_stats(run_steps(run)),
         "cycles_per_step": step.cycles,
         "ideal_compute_cycles_per_step": step.ideal_cycles,
         "fill_drain_cycles_per_step": step.fill_drain_cycles,
         "stall_cycles_per_step": step.stall_cycles,
+        "op_cycles_per_step": sum(r.total_cycles for r in step.ops),
         "macs_per_step": step.macs,
         "dram_bits_per_step": step.dram_bits,
         "busy_cycles_per_step": unit_busy_cycles(step, machine),
@@ -127,10 +134,7 @@ def run_notes(setup: "Setup", policy: "RunTiming", training: "dict[str, list[Tra
 def run_breakdown(policy: "RunTiming", baseline: "RunTiming") -> dict[str, Any]:
     """Why the speedup is below peak and where the energy ratio comes from
     (:func:`accelsim.breakdown.breakdown` of every step shape of both runs)."""
-    def steps(run: "RunTiming") -> why.RunSteps:
-        return why.RunSteps(run.machine, list(run.step_runs) or [(run.step, run.steps)])
-
-    return why.breakdown(steps(policy), steps(baseline), policy.table, baseline.table)
+    return why.breakdown(run_steps(policy), run_steps(baseline), policy.table, baseline.table)
 
 
 def build_summary(
@@ -259,9 +263,9 @@ def surprise_notes(summary: dict[str, Any], policy: "RunTiming", baseline: "RunT
             what = "DRAM traffic" if comp == "dram" else f"the {comp} component"
             dominant[label] = f"{what} is {value / total:.0%} of its energy"
         entry = summary["runs"][label]
-        op_cycles = sum(r.total_cycles for r in run.step.ops)
-        if op_cycles and entry["stall_cycles_per_step"] / op_cycles > MEMORY_BOUND_SHARE:
-            stalled = f"its ops wait for memory {entry['stall_cycles_per_step'] / op_cycles:.0%} of their time"
+        share = stall_share(entry)
+        if share is not None and share > MEMORY_BOUND_SHARE:
+            stalled = f"its ops wait for memory {share:.0%} of their time"
             dominant[label] = f"{dominant[label]}, and {stalled}" if label in dominant else stalled
     for label, run in (("policy", policy), ("baseline", baseline)):
         if label in dominant:  # the 4-bit run's, else the baseline's: one line

@@ -50,6 +50,33 @@ def share_text(share: float | None) -> str:
     return "0%" if text == "-0%" else text
 
 
+def stall_share(run: dict[str, Any]) -> float | None:
+    """The share of its ops' time a run's ops wait for memory (units run in parallel, so stalls are
+    compared with the sum of the ops' spans, not with the makespan, which they can exceed)."""
+    op_cycles = run.get("op_cycles_per_step")
+    return run["stall_cycles_per_step"] / op_cycles if op_cycles else None
+
+
+def stall_text(run: dict[str, Any]) -> str:
+    share = stall_share(run)
+    return "n/a" if share is None else f"{share:.1%}"
+
+
+def quantization_text(run: dict[str, Any], key: str = "quantization_cycles") -> str:
+    """Cycles of the run's quantization ops (rescale unit and Hadamard transforms; ``key=
+    "quantization_exposed_cycles"``: the part the array sits idle for)."""
+    value = run.get(key)
+    if value is None:
+        return "n/a"
+    return cycles_text(value, signed=False) if value else "none"
+
+
+def scale_bits_text(run: dict[str, Any]) -> str:
+    """The share of the run's DRAM traffic that is block and tensor scales."""
+    share = run.get("scale_bit_overhead")
+    return "n/a" if share is None else ("none" if not share else f"{share:.1%}")
+
+
 def array_text(run: dict[str, Any]) -> str:
     """``32x32`` (the run's array shape), or n/a for a summary without it."""
     rows, cols = run.get("array_rows"), run.get("array_cols")
@@ -66,9 +93,9 @@ def power_text(mw: float | None) -> str:
     return f"{mw * 1e6:.3g} nW"
 
 
-def cycles_text(n: float) -> str:
-    """``+8.56 M`` style cycle counts (signed)."""
-    sign = "+" if n >= 0 else "−"
+def cycles_text(n: float, *, signed: bool = True) -> str:
+    """``+8.56 M`` style cycle counts (signed, for what a stage adds; ``signed=False``: ``8.56 M``)."""
+    sign = ("+" if n >= 0 else "−") if signed else ("" if n >= 0 else "−")
     n = abs(n)
     for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if n >= scale:
