@@ -74,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="FILE", help="a sweep YAML, or a workload and a hardware file")
     p.add_argument("--grid", action="append", default=[], metavar="PATH=V1,V2", help="an axis of the product")
     p.add_argument("--zip", action="append", default=[], metavar="PATH=V1,V2", help="axes that advance together")
+    p.add_argument("--set", action="append", default=[], dest="sets", metavar="PATH=VALUE",
+                   help="set a field at every point (like the sweep file's fixed:), e.g. --set workload.baseline=bf16")
     p.add_argument("--baseline-hw", metavar="HW", help="hardware YAML of the 16-bit machine")
     _add_iso(p, sweep=True)
     p.add_argument("--out", metavar="DIR", help="sweep folder (default: reports/sweep-<name>)")
@@ -231,13 +233,13 @@ def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
     if len(args.inputs) == 1:
         if args.grid or args.zip:
             raise InputError.single("--grid", "", "--grid/--zip go with WORKLOAD HW, not with a sweep file")
-        plan = sweep.load_sweep_file(Path(args.inputs[0]))
+        plan = sweep.with_fixed(sweep.load_sweep_file(Path(args.inputs[0])), sweep.parse_fixed(args.sets))
         if args.iso:
             plan = dataclasses.replace(plan, iso=args.iso)
     elif len(args.inputs) == 2:
         plan = sweep.inline_plan(
             Path(args.inputs[0]), Path(args.inputs[1]), args.grid, args.zip,
-            baseline_hw=Path(args.baseline_hw) if args.baseline_hw else None, iso=args.iso,
+            baseline_hw=Path(args.baseline_hw) if args.baseline_hw else None, iso=args.iso, fixed=args.sets,
         )
     else:
         raise InputError.single("accelsim sweep", "", "expected SWEEP.yaml, or WORKLOAD HW with --grid/--zip")

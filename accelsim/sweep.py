@@ -43,6 +43,7 @@ Robustness:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import itertools
@@ -152,11 +153,40 @@ def load_sweep_file(path: Path) -> SweepPlan:
     )
 
 
+def parse_fixed(items: Sequence[str]) -> tuple[tuple[str, Any], ...]:
+    """``--set PATH=VALUE`` options of a sweep: fields set at every point (``fixed:``)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        path, eq, raw = item.partition("=")
+        if not eq or not path.strip():
+            raise InputError.single("--set", item, "expected PATH=VALUE, e.g. workload.baseline=bf16")
+        try:
+            out[path.strip()] = parse_scalar(raw.strip())
+        except InputError as exc:
+            raise InputError.single("--set", path.strip(), exc.problems[0].message) from None
+    return tuple(out.items())
+
+
+def with_fixed(plan: SweepPlan, fixed: Sequence[tuple[str, Any]]) -> SweepPlan:
+    """The plan with ``fixed`` fields set at every point (replacing the plan's own value of a
+    field set twice); a field that is also an axis is refused."""
+    if not fixed:
+        return plan
+    axes = {p for p, _ in (*plan.grid, *plan.zip)}
+    for path, _ in fixed:
+        if path in axes:
+            raise InputError.single("--set", path, "is an axis of the sweep; set it with --grid or --zip only")
+    merged = {**dict(plan.fixed), **dict(fixed)}
+    return dataclasses.replace(plan, fixed=tuple(merged.items()))
+
+
 def inline_plan(
     workload: Path, hardware: Path, grid: Sequence[str], zipped: Sequence[str] = (),
     baseline_hw: Path | None = None, name: str | None = None, iso: str | None = None,
+    fixed: Sequence[str] = (),
 ) -> SweepPlan:
-    """A plan from ``--grid PATH=V1,V2`` and ``--zip PATH=V1,V2`` options (and ``--iso``)."""
+    """A plan from ``--grid PATH=V1,V2`` and ``--zip PATH=V1,V2`` options, ``--set PATH=VALUE``
+    (fields set at every point) and ``--iso``."""
     def axes(items: Sequence[str], option: str) -> tuple[tuple[str, tuple[Any, ...]], ...]:
         out = []
         for item in items:
@@ -177,7 +207,8 @@ def inline_plan(
             "workload": str(workload), "hardware": str(hardware),
             "grid": {p: list(v) for p, v in grid_axes}, "zip": {p: list(v) for p, v in zip_axes}}
     spec_load.validate_data("sweep", data, "--grid/--zip")
-    return SweepPlan(data["name"], workload, hardware, baseline_hw, grid_axes, zip_axes, iso=iso)
+    plan = SweepPlan(data["name"], workload, hardware, baseline_hw, grid_axes, zip_axes, iso=iso)
+    return with_fixed(plan, parse_fixed(fixed))
 
 
 # ------------------------------------------------------------------------------------------------

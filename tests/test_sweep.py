@@ -164,3 +164,20 @@ def test_trained_workload_is_trained_once_per_precision(tmp_path):
     assert len(list((tmp_path / "reports" / ".cache" / "training").glob("*.json"))) == 2 * 3  # two precisions, three seeds
     rows = _csv(tmp_path / "reports" / "s" / "results.csv")
     assert len({r["policy_accuracy"] for r in rows}) == 1 and rows[0]["policy_accuracy"] != ""
+
+
+def test_set_fixes_a_field_at_every_point(tmp_path, base):
+    """`accelsim sweep WL HW --grid ... --set PATH=VALUE` sets the field at every point (as a sweep
+    file's fixed: does, overriding its value there); a field that is also an axis is refused."""
+    wl, hw = base
+    plan = sweep.inline_plan(wl, hw, ["array.rows=8,16"], fixed=["array.cols=8", "sram.ifmap_kib=64"])
+    assert plan.fixed == (("array.cols", 8), ("sram.ifmap_kib", 64))
+    points = sweep.plan_points(plan)
+    assert [p.params for p in points] == [(("array.rows", 8),), (("array.rows", 16),)]
+    assert all(p.sets[:2] == ("array.cols=8", "sram.ifmap_kib=64") for p in points)
+    with pytest.raises(InputError, match=r"--set: array.rows: is an axis of the sweep"):
+        sweep.inline_plan(wl, hw, ["array.rows=8,16"], fixed=["array.rows=4"])
+    with pytest.raises(InputError, match=r"--set: nonsense: expected PATH=VALUE"):
+        sweep.inline_plan(wl, hw, ["array.rows=8,16"], fixed=["nonsense"])
+    again = sweep.with_fixed(plan, (("array.cols", 16),))
+    assert dict(again.fixed) == {"array.cols": 16, "sram.ifmap_kib": 64}

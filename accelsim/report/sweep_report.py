@@ -210,11 +210,12 @@ def best_points_table(sweep_dir: Path) -> "Table":
         title=f"{escape(sweep_name(sweep_dir))}: best points of the 4-bit policy (ratios: baseline / policy)",
         caption=escape(against) if against else None,
     )
-    table.add_column("best by")
+    table.add_column("best by", no_wrap=True)
     table.add_column("point", overflow="fold", ratio=1)
     for col in ("time", "energy", "speedup", "energy\nratio") + (("accuracy",) if accuracy else ()):
         table.add_column(col, justify="right", no_wrap=True)
-    baseline = _has_baseline(rows)
+    # a column of its own only where the baseline differs from point to point (the caption names it)
+    baseline = _has_baseline(rows) and len({baseline_text(r) for r in rows}) > 1
     if baseline:
         table.add_column("vs baseline", overflow="fold")
     vs_baseline = {"speedup vs baseline", "energy ratio vs baseline"}
@@ -224,5 +225,5 @@ def best_points_table(sweep_dir: Path) -> "Table":
             cells = [_time(row), _energy(row), _ratio(row, "speedup"), _ratio(row, "energy_ratio")]
             cells += [_pct(row, "policy_accuracy")] if accuracy else []
             cells += [escape(baseline_text(row))] if baseline else []
-            table.add_row(", ".join(names), escape(f"#{row['index']}: {point_label(row, axes)}"), *cells)
+            table.add_row("\n".join(names), escape(f"#{row['index']}: {point_label(row, axes)}"), *cells)
     return table
