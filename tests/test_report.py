@@ -322,7 +322,7 @@ def test_sweep_report_from_results_csv_alone(tmp_path):
     assert "| 4 | 64 | 16 | one fold does not fit |" in report
     assert all(f"](plots/{name})" in report for name in drawn)
     table = sweep_report.best_points_table(folder)  # what `accelsim sweep` prints
-    assert table.columns[0]._cells == ["time", "energy, energy × delay"]
+    assert table.columns[0]._cells == ["time", "energy\nenergy × delay"]
     assert table.columns[1]._cells == ["#3: rows=64, cols=64", "#1: rows=16, cols=64"]
     # `accelsim plot` redraws from results.csv alone: all levels, same report head
     assert sweep_report.write_sweep_report(folder, "all")[:4] == drawn
