@@ -146,6 +146,13 @@ class PrecisionPolicy(BaseModel):
             raise ValueError(f"unknown format {value!r}; allowed: {', '.join(OPERAND_FORMATS)}")
         return value
 
+    @field_validator("hadamard_size")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        if value & (value - 1):
+            raise ValueError(f"must be a power of two; got {value}")
+        return value
+
     @field_validator("first_layer", "last_layer", "pointwise_conv", "attention")
     @classmethod
     def _known_override(cls, value: str | None) -> str | None:
@@ -172,8 +179,6 @@ class PrecisionPolicy(BaseModel):
                 f"a policy mixes block-scaled formats ({', '.join(sorted(set(block)))}) with per-tensor 4-bit "
                 f"ones ({', '.join(sorted(set(per_tensor)))}); use one kind"
             )
-        if self.hadamard_size & (self.hadamard_size - 1):
-            raise ValueError(f"hadamard_size must be a power of two, got {self.hadamard_size}")
         return self
 
 
