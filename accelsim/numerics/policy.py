@@ -2,25 +2,31 @@
 
 A policy names a format for every role a tensor plays in one training step:
 
-===================== ==================================================================
-role                  meaning
-===================== ==================================================================
-``input_data``        the network input as it enters the first layer
-``fwd_weight``        weights as the forward GEMM reads them (rescaled every step)
-``fwd_activation``    activations as the forward GEMM reads them (rescaled every step)
-``grad_bwd_data``     the incoming gradient as the activation-gradient GEMM reads it
-``grad_bwd_weight``   the incoming gradient as the weight-gradient GEMM reads it
-``output``            GEMM results as stored (vector ops run in this format)
-``accumulator``       partial sums inside the array
-``master_weight``     the copy of the weights the optimizer updates
-===================== ==================================================================
+========================= ==============================================================
+role                      meaning
+========================= ==============================================================
+``input_data``            the network input as it enters the first layer
+``fwd_weight``            weights as the forward GEMM reads them (rescaled every step)
+``fwd_activation``        activations as the forward GEMM reads them (rescaled every step)
+``grad_bwd_data``         the incoming gradient as the activation-gradient GEMM reads it
+``grad_bwd_weight``       the incoming gradient as the weight-gradient GEMM reads it
+``bwd_weight_activation`` the activation as the weight-gradient GEMM reads it (default: as forward)
+``bwd_data_weight``       the weights as the activation-gradient GEMM reads them (default: as forward)
+``output``                GEMM results as stored (vector ops run in this format)
+``accumulator``           partial sums inside the array
+``master_weight``         the copy of the weights the optimizer updates
+========================= ==============================================================
 
-plus layer overrides (``first_layer``, ``last_layer``, ``pointwise_conv``: the name of a
-higher-precision preset whose formats that layer uses instead) and the recipe's options
+plus layer overrides (``first_layer``, ``last_layer``, ``pointwise_conv``, ``attention`` for the
+activation × activation products: the name of a higher-precision preset whose formats that layer
+uses instead) and the recipe's options
 (rescaling methods, Two-Phase Rounding, GradScale, rounding, accumulation emulation).
 
-Presets: ``fp32``, ``fp16`` (the 16-bit baseline), ``hfp8``, ``int4`` (the paper's recipe) and the
-ablations ``int4-no-tpr``, ``int4-no-gradscale``, ``int4-linear-grad``. A workload's
+Presets: ``fp32``, ``fp16`` (the paper's 16-bit baseline), ``hfp8``, ``int4`` (the paper's recipe)
+and its ablations ``int4-no-tpr``, ``int4-no-gradscale``, ``int4-linear-grad``; the block-scaled
+recipes ``bf16`` (today's 16-bit baseline), ``mxfp8``, ``mxfp4``, ``mxfp4-bwd``, ``nvfp4`` and its
+ablations ``nvfp4-no-rht``, ``nvfp4-no-sr``, ``nvfp4-1d-weights``, and ``int4b`` (sources in the
+README). A workload's
 ``precision:`` is a preset name or a mapping ``{preset: NAME, field: value, ...}`` that overrides
 fields one by one.
 """
