@@ -157,13 +157,8 @@ def parse_fixed(items: Sequence[str]) -> tuple[tuple[str, Any], ...]:
     """``--set PATH=VALUE`` options of a sweep: fields set at every point (``fixed:``)."""
     out: dict[str, Any] = {}
     for item in items:
-        path, eq, raw = item.partition("=")
-        if not eq or not path.strip():
-            raise InputError.single("--set", item, "expected PATH=VALUE, e.g. workload.baseline=bf16")
-        try:
-            out[path.strip()] = parse_scalar(raw.strip())
-        except InputError as exc:
-            raise InputError.single("--set", path.strip(), exc.problems[0].message) from None
+        keys, value = spec_load.parse_set(item)  # run's own --set parsing: same rules, same errors
+        out[".".join(keys)] = value
     return tuple(out.items())
 
 
